@@ -1,0 +1,101 @@
+"""HTTP in, one query, HTTP out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from services.gallery.keys import CONFIG, STORAGE
+from services.gallery.pages import human_bytes, srcset
+from shared.db import DB_POOL
+from shared.errors import BadRequest, NotFound
+from shared.images import image_json
+from shared.naming import token_from_path
+from shared.queries import image_by_token, newest_images
+
+HOME_COUNT = 24
+MAX_PAGE = 100
+
+
+@aiohttp_jinja2.template("index.html")
+async def home(request: web.Request) -> dict:
+    images = await newest_images(request.app[DB_POOL], HOME_COUNT, None)
+    return {
+        "images": images,
+        "limits": request.app[CONFIG].limits,
+        "next_cursor": str(images[-1].id) if len(images) == HOME_COUNT else None,
+    }
+
+
+async def image_page(request: web.Request) -> web.Response:
+    token = token_from_path(request.match_info["name"])
+    image = await image_by_token(request.app[DB_POOL], token) if token else None
+    if image is None:
+        raise NotFound("There is no kitty by that name.")
+    prefix = request.app[CONFIG].public_url
+    return aiohttp_jinja2.render_template("image.html", request, {
+        "image": image,
+        "json": image_json(image, prefix),
+        "srcset": srcset(image, prefix),
+        "size_text": human_bytes(image.bytes),
+        "flash": "Uploaded" if "uploaded" in request.query
+        else "Already here: same picture" if "existing" in request.query else None,
+    })
+
+
+async def api_image(request: web.Request) -> web.Response:
+    image = await image_by_token(request.app[DB_POOL], request.match_info["token"].lower())
+    if image is None:
+        raise NotFound("No image has that token.")
+    return web.json_response(image_json(image, request.app[CONFIG].public_url))
+
+
+async def api_list(request: web.Request) -> web.Response:
+    limit = _int_param(request, "limit", 20, 1, MAX_PAGE)
+    before = _int_param(request, "before", None, 1, 2**62)
+    images = await newest_images(request.app[DB_POOL], limit, before)
+    prefix = request.app[CONFIG].public_url
+    return web.json_response({
+        "images": [image_json(i, prefix) for i in images],
+        "next": str(images[-1].id) if len(images) == limit else None,
+    })
+
+
+async def api_limits(request: web.Request) -> web.Response:
+    return web.json_response(asdict(request.app[CONFIG].limits))
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """The original as an attachment: nginx streams it (X-Accel-Redirect) when in front."""
+    image = await image_by_token(request.app[DB_POOL], request.match_info["token"].lower())
+    if image is None:
+        raise NotFound("No image has that token.")
+    headers = {
+        "Content-Type": image.content_type,
+        "Content-Disposition": content_disposition(image.filename),
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.app[CONFIG].accel_redirect:
+        headers["X-Accel-Redirect"] = f"/_originals/{image.original_path}"
+        return web.Response(headers=headers)
+    path = request.app[STORAGE].path(image.storage_key, "original", image.format.extension)
+    return web.FileResponse(path, headers=headers)
+
+
+def content_disposition(filename: str) -> str:
+    """ASCII fallback for old clients, the real name (RFC 6266 / 5987) for the rest."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+                       for c in filename) or "image"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _int_param(request: web.Request, name: str, default, low: int, high: int):
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"'{name}' must be a whole number from {low} to {high}.")
+    return int(raw)

@@ -1,0 +1,16 @@
+"""The gallery service's route table."""
+
+from aiohttp import web
+
+from services.gallery import handlers
+from shared.http import add_probe_routes
+
+
+def setup_routes(app: web.Application) -> None:
+    add_probe_routes(app)
+    app.router.add_get("/", handlers.home)
+    app.router.add_get("/api/limits", handlers.api_limits)
+    app.router.add_get("/api/images", handlers.api_list)
+    app.router.add_get("/api/images/{token}", handlers.api_image)
+    app.router.add_get("/img/{token}", handlers.download)
+    app.router.add_get("/{name}", handlers.image_page)

@@ -1,0 +1,1 @@
+"""The resize service: turns originals into the tiny, large and monstrous variants."""

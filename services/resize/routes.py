@@ -1,0 +1,13 @@
+"""The resize service's route table."""
+
+from aiohttp import web
+
+from services.resize import handlers
+from shared.http import add_probe_routes
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/variants/{token}", handlers.make_all)
+    app.router.add_get(r"/i/{shard:[0-9a-f]{2}}/{key:[0-9a-f]{32}}/{kind:[a-z]+}.{ext:[a-z]+}",
+                       handlers.variant_on_demand)
+    add_probe_routes(app)

@@ -1,0 +1,48 @@
+"""A bounded pool for Pillow work: threads sized to the cores, a short queue, then 503.
+
+Pillow releases the GIL while it decodes, resizes and encodes, so threads use every core.
+Jobs beyond ``threads + queue`` are refused at once with ``Busy`` (503 + Retry-After) rather
+than piling up in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from shared.errors import Busy
+
+T = TypeVar("T")
+
+
+class Workers:
+    def __init__(self, threads: int, queue: int):
+        self.threads = threads
+        self.capacity = threads + queue
+        self._in_system = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def lifetime(self, _app) -> AsyncIterator[None]:
+        """Cleanup context: the executor lives exactly as long as the app."""
+        self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="resize")
+        try:
+            yield
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def busy(self) -> int:
+        return self._in_system
+
+    async def run(self, fn: Callable[..., T], *args, wait_for_room: bool = False) -> T:
+        while self._in_system >= self.capacity:
+            if not wait_for_room:
+                raise Busy("The resize service is busy; try again shortly.", retry_after=2)
+            await asyncio.sleep(0.05)
+        self._in_system += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._in_system -= 1

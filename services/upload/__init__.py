@@ -1,0 +1,1 @@
+"""The upload service: accepts bytes, validates, names and records images, asks for variants."""

@@ -1,0 +1,37 @@
+"""The upload service's app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.upload.keys import CONFIG, STORAGE
+from services.upload.resize_client import resize_session
+from services.upload.routes import setup_routes
+from shared.config import UploadConfig
+from shared.db import pool_context
+from shared.http import error_middleware
+from shared.imaging import configure_pillow
+from shared.storage import Storage
+
+
+def create_app(config: UploadConfig) -> web.Application:
+    # The gateway enforces the byte limit too; this is the same limit for direct callers.
+    app = web.Application(
+        middlewares=[error_middleware()],
+        client_max_size=config.limits.max_upload_bytes + 1024 * 1024,
+    )
+    app[CONFIG] = config
+    app[STORAGE] = Storage(config.storage_dir)
+    configure_pillow(config.limits.max_pixels)
+    app.cleanup_ctx.append(prepare_storage)
+    app.cleanup_ctx.append(pool_context(config.database_url))
+    app.cleanup_ctx.append(resize_session)
+    setup_routes(app)
+    return app
+
+
+async def prepare_storage(app: web.Application) -> AsyncIterator[None]:
+    app[STORAGE].prepare()
+    yield

@@ -1,0 +1,48 @@
+"""HTTP in, domain call, HTTP out."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.upload.delete import bearer_token, delete_image
+from services.upload.ingest import IngestResult, ingest
+from services.upload.keys import CONFIG, STORAGE
+from services.upload.receive import receive_upload
+from services.upload.resize_client import request_variants
+from shared.db import DB_POOL
+from shared.images import image_json
+from shared.queries import image_by_token
+
+
+async def _upload(request: web.Request) -> IngestResult:
+    app = request.app
+    limits = app[CONFIG].limits
+    received = await receive_upload(request, app[STORAGE], limits)
+    result = await ingest(app[DB_POOL], app[STORAGE], limits, received)
+    if result.created and await request_variants(app, result.image.token):
+        refreshed = await image_by_token(app[DB_POOL], result.image.token)
+        if refreshed is not None:
+            result = IngestResult(refreshed, True, result.delete_token)
+    return result
+
+
+async def api_upload(request: web.Request) -> web.Response:
+    result = await _upload(request)
+    body = image_json(result.image, request.app[CONFIG].public_url)
+    if result.created:
+        body["delete_token"] = result.delete_token
+    return web.json_response(body, status=201 if result.created else 200)
+
+
+async def form_upload(request: web.Request) -> web.Response:
+    """The no-JavaScript path: 303 to the image's page, with a flash flag for the page."""
+    result = await _upload(request)
+    flag = "uploaded" if result.created else "existing"
+    raise web.HTTPSeeOther(f"{result.image.page_path}?{flag}=1")
+
+
+async def api_delete(request: web.Request) -> web.Response:
+    presented = bearer_token(request.headers.get("Authorization"))
+    await delete_image(request.app[DB_POOL], request.app[STORAGE],
+                       request.match_info["token"].lower(), presented)
+    return web.Response(status=204)

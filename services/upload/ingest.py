@@ -1,0 +1,116 @@
+"""From a received temp file to a recorded image: validate, deduplicate, name, store.
+
+An image becomes visible only when its row is committed and its file is in place: the file is
+renamed into place inside the transaction that inserts the row, and removed again if the
+commit fails. A refused upload leaves neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.upload.receive import ReceivedFile
+from shared.config import Limits
+from shared.images import ImageRecord
+from shared.imaging import ImageInfo, inspect_image
+from shared.naming import candidate_name, token_for
+from shared.queries import image_by_sha256, image_by_token
+from shared.storage import Storage, storage_key
+from shared.variants import variant_specs
+
+log = logging.getLogger("kitteh.upload")
+
+NAME_ATTEMPTS = 40  # the number suffix grows with each attempt, so this is never reached
+
+INSERT_IMAGE = """
+    INSERT INTO images (token, name, sha256, storage_key, filename, content_type,
+                        width, height, bytes, frames, delete_token_hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+"""
+INSERT_VARIANTS = """
+    INSERT INTO variants (image_id, kind, width, height)
+    SELECT $1, kind, width, height
+      FROM unnest($2::text[], $3::int[], $4::int[]) AS v(kind, width, height)
+"""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    image: ImageRecord
+    created: bool
+    delete_token: str | None  # only for a newly created image
+
+
+def hash_delete_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def ingest(
+    pool: asyncpg.Pool, storage: Storage, limits: Limits, received: ReceivedFile
+) -> IngestResult:
+    loop = asyncio.get_running_loop()
+    try:
+        existing = await image_by_sha256(pool, received.sha256)
+        if existing is not None:
+            return IngestResult(existing, created=False, delete_token=None)
+        info = await loop.run_in_executor(None, inspect_image, received.path, limits)
+        return await _record(pool, storage, received, info)
+    finally:
+        # Placed files have been renamed away; anything still here was refused or a duplicate.
+        await loop.run_in_executor(None, lambda: received.path.unlink(missing_ok=True))
+
+
+async def _record(
+    pool: asyncpg.Pool, storage: Storage, received: ReceivedFile, info: ImageInfo
+) -> IngestResult:
+    loop = asyncio.get_running_loop()
+    key = storage_key(received.sha256.hex())
+    delete_token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
+    filename = received.filename or f"image.{info.format.extension}"
+    placed = None
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            image_id, token = await _insert_named(conn, received, info, key, filename,
+                                                  hash_delete_token(delete_token))
+            if image_id is None:  # the same bytes were committed by a concurrent upload
+                existing = await image_by_sha256(conn, received.sha256)
+                assert existing is not None
+                return IngestResult(existing, created=False, delete_token=None)
+            specs = variant_specs(info.width, info.height)
+            await conn.execute(INSERT_VARIANTS, image_id, [s.kind for s in specs],
+                               [s.width for s in specs], [s.height for s in specs])
+            placed = await loop.run_in_executor(
+                None, storage.place, received.path, key, "original", info.format.extension)
+            image = await image_by_token(conn, token)
+    except BaseException:
+        if placed is not None:  # the row was not committed: take the file back out
+            await loop.run_in_executor(None, storage.remove_image, key)
+        raise
+    assert image is not None
+    log.info("stored %s (%s, %dx%d, %d bytes)", image.name, info.format.pillow_name,
+             info.width, info.height, received.size)
+    return IngestResult(image, created=True, delete_token=delete_token)
+
+
+async def _insert_named(conn, received, info, key, filename, token_hash):
+    """Insert with a fresh name until the unique index accepts one (no check-then-insert)."""
+    for attempt in range(NAME_ATTEMPTS):
+        name = candidate_name(attempt)
+        token = token_for(name)
+        image_id = await conn.fetchval(
+            INSERT_IMAGE, token, name, received.sha256, key, filename,
+            info.format.content_type, info.width, info.height, received.size, info.frames,
+            token_hash)
+        if image_id is not None:
+            return image_id, token
+        if await conn.fetchval("SELECT 1 FROM images WHERE sha256 = $1", received.sha256):
+            return None, None
+    raise RuntimeError("no free name after many attempts")  # unreachable: suffixes grow

@@ -1,0 +1,34 @@
+"""Asking the resize service for variants: one client session for the app's lifetime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from services.upload.keys import CONFIG, RESIZE_SESSION
+
+log = logging.getLogger("kitteh.upload")
+
+
+async def resize_session(app: web.Application) -> AsyncIterator[None]:
+    timeout = aiohttp.ClientTimeout(total=app[CONFIG].resize_timeout, sock_connect=2)
+    async with aiohttp.ClientSession(base_url=app[CONFIG].resize_url + "/",
+                                     timeout=timeout) as session:
+        app[RESIZE_SESSION] = session
+        yield
+
+
+async def request_variants(app: web.Application, token: str) -> bool:
+    """Ask resize to make the variants now. Failure is not the uploader's problem: the
+    variants stay pending and are made by the reconciler or on first request."""
+    try:
+        async with app[RESIZE_SESSION].post(f"variants/{token}") as response:
+            if response.status == 200:
+                return True
+            log.warning("resize answered %s for %s", response.status, token)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        log.warning("resize unreachable for %s: %r", token, error)
+    return False

@@ -1,0 +1,13 @@
+"""The upload service's route table."""
+
+from aiohttp import web
+
+from services.upload import handlers
+from shared.http import add_probe_routes
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/images", handlers.api_upload)
+    app.router.add_post("/upload", handlers.form_upload)
+    app.router.add_delete("/api/images/{token}", handlers.api_delete)
+    add_probe_routes(app)

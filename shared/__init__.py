@@ -1,0 +1,1 @@
+"""The package every Kitteh service imports: configuration, database, storage, naming, images."""

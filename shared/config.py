@@ -1,0 +1,203 @@
+"""Typed, frozen configuration per service, read from the environment in one place.
+
+A bad or missing value raises ``ConfigError`` naming the variable and the value it rejected;
+each service's ``__main__`` turns that into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shared.settings import BY_NAME
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Env:
+    """Reads variables declared in ``shared.settings``, falling back to their defaults."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        self._environ = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str:
+        declared = BY_NAME[name]  # KeyError here means a variable missing from settings.py
+        value = self._environ.get(name)
+        if value is None or value == "":
+            if declared.default is None:
+                raise ConfigError(f"{name} is required but not set")
+            return declared.default
+        return value
+
+    def text(self, name: str) -> str:
+        return self.raw(name)
+
+    def integer(self, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a whole number") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ConfigError(f"{name}={value!r} must be {bound}")
+        return number
+
+    def port(self, name: str) -> int:
+        return self.integer(name, minimum=1, maximum=65535)
+
+    def flag(self, name: str) -> bool:
+        value = self.raw(name).strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} must be 1 or 0")
+
+    def url(self, name: str, schemes: tuple[str, ...], allow_empty: bool = False) -> str:
+        value = self.raw(name)
+        if allow_empty and value == "":
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.netloc or parts.query):
+            raise ConfigError(f"{name}={value!r} must be a URL starting with "
+                              + " or ".join(f"{s}://" for s in schemes))
+        return value.rstrip("/") if parts.scheme.startswith("http") else value
+
+    def directory(self, name: str) -> Path:
+        return Path(self.raw(name)).expanduser().resolve()
+
+
+def database_url(env: Env) -> str:
+    return env.url("DATABASE_URL", ("postgres", "postgresql"))
+
+
+def public_url(env: Env) -> str:
+    value = env.raw("KITTEH_PUBLIC_URL")
+    if value == "":
+        return ""
+    return env.url("KITTEH_PUBLIC_URL", ("http", "https"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the upload path refuses; published at GET /api/limits."""
+
+    max_upload_bytes: int
+    max_side: int
+    max_pixels: int
+    max_frames: int
+    upload_read_timeout: int
+
+    @classmethod
+    def from_env(cls, env: Env) -> Limits:
+        return cls(
+            max_upload_bytes=env.integer("KITTEH_MAX_UPLOAD_BYTES", minimum=1024),
+            max_side=env.integer("KITTEH_MAX_SIDE", minimum=1),
+            max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
+            max_frames=env.integer("KITTEH_MAX_FRAMES", minimum=1),
+            upload_read_timeout=env.integer("KITTEH_UPLOAD_READ_TIMEOUT", minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    database_url: str
+    storage_dir: Path
+    host: str
+    port: int
+    resize_url: str
+    public_url: str
+    limits: Limits
+    resize_timeout: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> UploadConfig:
+        env = Env(environ)
+        return cls(
+            database_url=database_url(env),
+            storage_dir=env.directory("KITTEH_STORAGE_DIR"),
+            host=env.text("KITTEH_BIND_HOST"),
+            port=env.port("KITTEH_UPLOAD_PORT"),
+            resize_url=env.url("KITTEH_RESIZE_URL", ("http", "https")),
+            public_url=public_url(env),
+            limits=Limits.from_env(env),
+            resize_timeout=env.integer("KITTEH_RESIZE_TIMEOUT", minimum=1),
+            log_level=log_level(env),
+        )
+
+
+@dataclass(frozen=True)
+class ResizeConfig:
+    database_url: str
+    storage_dir: Path
+    host: str
+    port: int
+    workers: int
+    queue: int
+    max_pixels: int
+    reconcile_interval: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ResizeConfig:
+        env = Env(environ)
+        workers = env.integer("KITTEH_RESIZE_WORKERS", minimum=0, maximum=256)
+        return cls(
+            database_url=database_url(env),
+            storage_dir=env.directory("KITTEH_STORAGE_DIR"),
+            host=env.text("KITTEH_BIND_HOST"),
+            port=env.port("KITTEH_RESIZE_PORT"),
+            workers=workers or os.cpu_count() or 1,
+            queue=env.integer("KITTEH_RESIZE_QUEUE", minimum=0),
+            max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
+            reconcile_interval=env.integer("KITTEH_RECONCILE_INTERVAL", minimum=1),
+            log_level=log_level(env),
+        )
+
+
+@dataclass(frozen=True)
+class GalleryConfig:
+    database_url: str
+    storage_dir: Path
+    host: str
+    port: int
+    public_url: str
+    assets_url: str
+    assets_manifest: Path | None
+    accel_redirect: bool
+    limits: Limits
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GalleryConfig:
+        env = Env(environ)
+        manifest = env.raw("KITTEH_ASSETS_MANIFEST")
+        assets_url = env.raw("KITTEH_ASSETS_URL")
+        if not assets_url.endswith("/"):
+            assets_url += "/"
+        return cls(
+            database_url=database_url(env),
+            storage_dir=env.directory("KITTEH_STORAGE_DIR"),
+            host=env.text("KITTEH_BIND_HOST"),
+            port=env.port("KITTEH_GALLERY_PORT"),
+            public_url=public_url(env),
+            assets_url=assets_url,
+            assets_manifest=Path(manifest).resolve() if manifest else None,
+            accel_redirect=env.flag("KITTEH_ACCEL_REDIRECT"),
+            limits=Limits.from_env(env),
+            log_level=log_level(env),
+        )
+
+
+def log_level(env: Env) -> str:
+    value = env.raw("KITTEH_LOG_LEVEL").upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"KITTEH_LOG_LEVEL={value!r} must be DEBUG, INFO, WARNING or ERROR")
+    return value

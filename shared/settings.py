@@ -1,0 +1,100 @@
+"""Every environment variable Kitteh reads, in one list, with its default and meaning.
+
+The services build their configuration objects from this list (see ``shared.config``), the
+local runner passes the same names to its children, the README's configuration table is
+generated from it (``python -m shared.settings``), and a test checks compose.yaml only uses
+names that appear here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None  # None: required
+    help: str
+    used_by: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("DATABASE_URL", None,
+             "PostgreSQL URL (`postgresql://user:pass@host:5432/db`; a Unix socket as "
+             "`?host=/dir`). The local runner sets it to its own cluster unless you set it.",
+             "upload, resize, gallery, migrate"),
+    Variable("KITTEH_STORAGE_DIR", "./var/images",
+             "The volume: originals, variants and upload temp files.",
+             "upload, resize, gallery"),
+    Variable("KITTEH_BIND_HOST", "127.0.0.1",
+             "Address the Python services listen on (0.0.0.0 in containers).",
+             "upload, resize, gallery"),
+    Variable("KITTEH_UPLOAD_PORT", "8081", "Port of the upload service.", "upload, runner"),
+    Variable("KITTEH_RESIZE_PORT", "8082", "Port of the resize service.", "resize, runner"),
+    Variable("KITTEH_GALLERY_PORT", "8083", "Port of the gallery service.", "gallery, runner"),
+    Variable("KITTEH_ASSETS_PORT", "8084", "Port of the assets nginx.", "runner"),
+    Variable("KITTEH_PORT", "8080", "The gateway's public port: the only one users need.",
+             "runner"),
+    Variable("KITTEH_DATA_DIR", "./var",
+             "Local runner: volume, logs, rendered nginx configs and the embedded PostgreSQL.",
+             "runner"),
+    Variable("KITTEH_RESIZE_URL", "http://127.0.0.1:8082",
+             "Where the upload service reaches the resize service.", "upload"),
+    Variable("KITTEH_PUBLIC_URL", "",
+             "If set (`https://cats.example`), URLs in responses are absolute on it.",
+             "upload, gallery"),
+    Variable("KITTEH_ASSETS_URL", "/assets/",
+             "Base URL of the css/js assets (may be a CDN).", "gallery"),
+    Variable("KITTEH_ASSETS_MANIFEST", "",
+             "manifest.json written by the assets build; empty: plain file names.", "gallery"),
+    Variable("KITTEH_ACCEL_REDIRECT", "1",
+             "1: downloads answer with X-Accel-Redirect for nginx to stream; "
+             "0: the gallery streams the file itself (no gateway in front).", "gallery"),
+    Variable("KITTEH_MAX_UPLOAD_BYTES", str(40 * MiB),
+             "Largest upload accepted, in bytes (413 above).", "upload, gateway"),
+    Variable("KITTEH_MAX_SIDE", "10000",
+             "Largest width or height in pixels (422 above).", "upload"),
+    Variable("KITTEH_MAX_PIXELS", "40000000",
+             "Largest width × height (422 above); also Pillow's decompression-bomb limit.",
+             "upload, resize"),
+    Variable("KITTEH_MAX_FRAMES", "900", "Most animation frames in a GIF or WebP (422 above).",
+             "upload"),
+    Variable("KITTEH_UPLOAD_READ_TIMEOUT", "60",
+             "Seconds a client may stay silent while sending an upload (slow clients get cut).",
+             "upload, gateway"),
+    Variable("KITTEH_RESIZE_TIMEOUT", "30",
+             "Seconds the upload service waits for resize before answering anyway "
+             "(variants are then finished in the background).", "upload"),
+    Variable("KITTEH_RESIZE_WORKERS", "0",
+             "Threads doing Pillow work in the resize service; 0: one per CPU core.", "resize"),
+    Variable("KITTEH_RESIZE_QUEUE", "16",
+             "Resize jobs that may wait for a worker; beyond that, 503 with Retry-After.",
+             "resize"),
+    Variable("KITTEH_RECONCILE_INTERVAL", "5",
+             "Seconds between the resize service's sweeps for pending or stale variants.",
+             "resize"),
+    Variable("KITTEH_RATE_LIMIT", "120",
+             "Uploads per minute per client address at the gateway (429 above).", "gateway"),
+    Variable("KITTEH_LOG_LEVEL", "INFO", "Python log level of the services.",
+             "upload, resize, gallery"),
+)
+
+BY_NAME = {v.name: v for v in VARIABLES}
+
+
+def markdown_table() -> str:
+    rows = ["| variable | default | used by | meaning |", "|---|---|---|---|"]
+    for v in VARIABLES:
+        if v.default is None:
+            default = "(required)"
+        else:
+            default = f"`{v.default}`" if v.default else "(empty)"
+        rows.append(f"| `{v.name}` | {default} | {v.used_by} | {v.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
