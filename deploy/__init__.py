@@ -1,0 +1,1 @@
+"""Running Kitteh without Docker: system programs, the embedded Postgres, nginx, the runner."""

@@ -1,0 +1,91 @@
+"""A throwaway or long-lived PostgreSQL cluster inside a data directory.
+
+It listens on a Unix socket in its own directory only (no TCP port to clash or to expose).
+PostgreSQL refuses to run as root, so as root every server command runs as the ``postgres``
+user, which owns the cluster's files.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from deploy.system import is_root, require
+
+DATABASE = "kitteh"
+
+
+class LocalPostgres:
+    def __init__(self, base: Path, log_file: Path):
+        self.base = base
+        self.data = base / "data"
+        self.socket_dir = base / "run"
+        self.log_file = log_file
+        self.programs = require("postgres", "initdb", "pg_ctl")
+        self.bin = self.programs["pg_ctl"].resolve().parent  # psql and friends live beside it
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@/{DATABASE}?host={self.socket_dir}"
+
+    def _as_owner(self, *command: str | os.PathLike) -> list[str]:
+        args = [str(c) for c in command]
+        return ["runuser", "-u", "postgres", "--", *args] if is_root() else args
+
+    def _run(self, *command: str | os.PathLike, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(self._as_owner(*command), check=check, capture_output=True,
+                              text=True)
+
+    def ensure_cluster(self) -> None:
+        for directory in (self.base, self.socket_dir, self.log_file.parent):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.log_file.touch()
+        if is_root():
+            owner = pwd.getpwnam("postgres")
+            for path in (self.base, self.socket_dir, self.log_file):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+            self._check_reachable()
+        if not (self.data / "PG_VERSION").exists():
+            if self.data.exists():
+                shutil.rmtree(self.data)  # a half-made cluster from an interrupted first run
+            self._run(self.programs["initdb"], "-D", self.data, "-U", "postgres",
+                      "--auth=trust", "-E", "UTF8", "--no-instructions")
+
+    def _check_reachable(self) -> None:
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.base)],
+                               capture_output=True)
+        if probe.returncode != 0:
+            raise RuntimeError(
+                f"the postgres user cannot write {self.base}: a parent directory is not "
+                "searchable by others; choose a KITTEH_DATA_DIR under a world-searchable path")
+
+    def start(self) -> None:
+        options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' "
+                   "-c fsync=on -c max_connections=200 -c shared_buffers=128MB")
+        # pg_ctl removes a stale postmaster.pid by itself when its process is gone.
+        result = self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.log_file,
+                           "-o", options, "-w", "-t", "60", "start", check=False)
+        if result.returncode != 0:
+            tail = self.log_file.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
+        self.create_database()
+
+    def running(self) -> bool:
+        return self._run(self.bin / "pg_ctl", "-D", self.data, "status", check=False
+                         ).returncode == 0
+
+    def create_database(self) -> None:
+        psql = self.bin / "psql"
+        exists = self._run(psql, "-h", self.socket_dir, "-U", "postgres", "-d", "postgres",
+                           "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")
+        if exists.stdout.strip() != "1":
+            self._run(psql, "-h", self.socket_dir, "-U", "postgres", "-d", "postgres",
+                      "-c", f"CREATE DATABASE {DATABASE}")
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop",
+                      check=False)

@@ -1,0 +1,82 @@
+"""Fixtures: a real PostgreSQL (started here unless DATABASE_URL names one), migrated with
+the same command users run, and the three apps built by their own factories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import asyncpg
+import pytest
+
+from deploy.postgres import LocalPostgres
+from services.gallery.app import create_app as create_gallery
+from services.resize.app import create_app as create_resize
+from services.upload.app import create_app as create_upload
+from shared.config import GalleryConfig, ResizeConfig, UploadConfig
+from tests.support import REPO, open_dir
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    given = os.environ.get("DATABASE_URL")
+    base = None
+    cluster = None
+    if given:
+        url = given
+    else:
+        base = open_dir("kitteh-pg-")
+        cluster = LocalPostgres(base / "postgres", base / "postgres.log")
+        cluster.ensure_cluster()
+        cluster.start()
+        url = cluster.url
+    subprocess.run([sys.executable, "-m", "shared.migrate"], check=True, cwd=REPO,
+                   env={**os.environ, "DATABASE_URL": url})
+    yield url
+    if cluster is not None:
+        cluster.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+async def db(database_url):
+    """A connection for checking state; every test starts from empty tables."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("TRUNCATE images RESTART IDENTITY CASCADE")
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def storage_dir(tmp_path):
+    return tmp_path / "images"
+
+
+@pytest.fixture
+def env(database_url, storage_dir):
+    return {
+        "DATABASE_URL": database_url,
+        "KITTEH_STORAGE_DIR": str(storage_dir),
+        "KITTEH_RECONCILE_INTERVAL": "1",
+    }
+
+
+@pytest.fixture
+async def resize_client(aiohttp_client, env, db):
+    return await aiohttp_client(create_resize(ResizeConfig.from_env(env)))
+
+
+@pytest.fixture
+async def upload_client(aiohttp_client, aiohttp_server, env, db):
+    """The upload app, talking to a resize app on a real socket."""
+    resize = await aiohttp_server(create_resize(ResizeConfig.from_env(env)))
+    config = UploadConfig.from_env({**env, "KITTEH_RESIZE_URL": str(resize.make_url(""))})
+    return await aiohttp_client(create_upload(config))
+
+
+@pytest.fixture
+async def gallery_client(aiohttp_client, env, db):
+    config = GalleryConfig.from_env({**env, "KITTEH_ACCEL_REDIRECT": "0"})
+    return await aiohttp_client(create_gallery(config))

@@ -1,0 +1,45 @@
+"""Helpers the tests share: sample photos, generated images, multipart bodies."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import aiohttp
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = Path(os.environ.get("KITTEH_PHOTOS", REPO.parent / "shared" / "photos"))
+
+
+def photo(name: str) -> Path:
+    path = PHOTOS / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"sample photo {path} is missing: the tests read real photos from the team folder "
+            "../shared/photos beside the repository (or KITTEH_PHOTOS)")
+    return path
+
+
+def image_bytes(fmt: str = "JPEG", size=(64, 48), color=(200, 120, 40), mode="RGB",
+                **save) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, fmt, **save)
+    return out.getvalue()
+
+
+def file_form(data: bytes, filename: str = "cat.jpg", content_type: str = "image/jpeg",
+              field: str = "file") -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field(field, data, filename=filename, content_type=content_type)
+    return form
+
+
+def open_dir(prefix: str) -> Path:
+    """A temp directory others may traverse (the postgres user must reach its cluster)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(path.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
+    return path
