@@ -63,6 +63,9 @@ class LocalPostgres:
                 "searchable by others; choose a KITTEH_DATA_DIR under a world-searchable path")
 
     def start(self) -> None:
+        if self.running():  # left by a runner that crashed: same cluster, same data
+            self.create_database()
+            return
         options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' "
                    "-c fsync=on -c max_connections=200 -c shared_buffers=128MB")
         # pg_ctl removes a stale postmaster.pid by itself when its process is gone.

@@ -30,6 +30,44 @@ async def home(request: web.Request) -> dict:
     }
 
 
+async def upload_failed(request: web.Request) -> web.Response:
+    """The form page again, with what went wrong: the gateway sends failed no-JavaScript
+    uploads here (nginx ``error_page``), passing the status the upload got."""
+    raw = request.headers.get("X-Kitteh-Status", "400")
+    status = int(raw) if raw.isdigit() and 400 <= int(raw) < 600 else 400
+    limits = request.app[CONFIG].limits
+    code, message = upload_error(status, limits)
+    retry = {"Retry-After": "60" if status == 429 else "5"} if status in (429, 503) else {}
+    if request.headers.get("X-Kitteh-Format") == "json":
+        return web.json_response({"error": {"code": code, "message": message}},
+                                 status=status, headers=retry)
+    images = await newest_images(request.app[DB_POOL], HOME_COUNT, None)
+    response = aiohttp_jinja2.render_template("index.html", request, {
+        "images": images, "limits": limits, "next_cursor": None, "error": message,
+    }, status=status)
+    response.headers.update(retry)
+    return response
+
+
+def upload_error(status: int, limits) -> tuple[str, str]:
+    code = {400: "bad_request", 408: "too_slow", 413: "too_large", 415: "unsupported_image",
+            422: "over_limits", 429: "rate_limited"}.get(status, "busy")
+    return code, {
+        400: "No image arrived. Choose a file, then press Upload.",
+        408: "The upload was too slow and timed out. Try again.",
+        413: f"That file is too large: the limit is {human_mib(limits.max_upload_bytes)}.",
+        415: "That file is not an image Kitteh accepts (JPEG, PNG, GIF or WebP), "
+             "or it is damaged.",
+        422: f"That image is too big: at most {limits.max_side:,} pixels a side, "
+             f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames.",
+        429: "Too many uploads from your address. Wait a minute, then try again.",
+    }.get(status, "Kitteh is busy right now. Try again in a moment.")
+
+
+def human_mib(count: int) -> str:
+    return f"{count / 1048576:.3g} MiB"
+
+
 async def image_page(request: web.Request) -> web.Response:
     token = token_from_path(request.match_info["name"])
     image = await image_by_token(request.app[DB_POOL], token) if token else None

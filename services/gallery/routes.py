@@ -13,4 +13,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/images", handlers.api_list)
     app.router.add_get("/api/images/{token}", handlers.api_image)
     app.router.add_get("/img/{token}", handlers.download)
+    app.router.add_get("/_upload_failed", handlers.upload_failed)
     app.router.add_get("/{name}", handlers.image_page)

@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -49,7 +50,12 @@ def human_bytes(count: int) -> str:
 
 def clean_filename(raw: str | None) -> str:
     """Keep what a person would recognise; drop paths, control and direction characters."""
-    name = re.split(r"[\\/]", raw or "")[-1]
+    name = raw or ""
+    if name.isascii() and "%" in name:
+        # Browsers send UTF-8 as is and escape only quotes and newlines as %22/%0D/%0A;
+        # some clients (aiohttp, scripts) percent-encode the whole name. Both mean this:
+        name = unquote(name)
+    name = re.split(r"[\\/]", name)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
     name = name.strip().strip(".")
     if len(name) > MAX_FILENAME:

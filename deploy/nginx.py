@@ -1,0 +1,54 @@
+"""Rendering the nginx templates the way the official nginx image does, and the small main
+configuration the local runner wraps around them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+TEMPLATES = Path(__file__).resolve().parent / "nginx"
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+# The official image includes /etc/nginx/mime.types; the runner carries the few it serves.
+MIME_TYPES = """
+    types {
+        text/html html; text/css css; application/javascript js; application/json json;
+        image/svg+xml svg; image/x-icon ico; image/jpeg jpg jpeg; image/png png;
+        image/gif gif; image/webp webp; text/plain txt;
+    }
+    default_type application/octet-stream;
+"""
+
+
+def placeholders(template: str) -> set[str]:
+    return set(PLACEHOLDER.findall(template))
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Substitute ``${NAME}`` for the names given, like the image's envsubst step; an
+    unknown name is an error here rather than an empty string in a config."""
+    missing = placeholders(template) - set(values)
+    if missing:
+        raise KeyError(f"no value for {', '.join(sorted(missing))}")
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
+
+
+def main_config(name: str, work_dir: Path, server_config: Path) -> str:
+    """A complete nginx.conf for one instance, everything it writes kept under work_dir."""
+    return f"""# Written by the Kitteh local runner; edit deploy/nginx/{name}.conf.template instead.
+worker_processes auto;
+pid {work_dir}/nginx.pid;
+error_log {work_dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+{MIME_TYPES}
+    access_log {work_dir}/access.log;
+    client_body_temp_path {work_dir}/client_body;
+    proxy_temp_path {work_dir}/proxy;
+    fastcgi_temp_path {work_dir}/fastcgi;
+    uwsgi_temp_path {work_dir}/uwsgi;
+    scgi_temp_path {work_dir}/scgi;
+    include {server_config};
+}}
+"""

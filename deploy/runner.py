@@ -1,0 +1,289 @@
+"""The local runner: the whole Kitteh stack as processes on one machine, no Docker.
+
+``python -m deploy.runner`` (what ``make run`` calls, and what the end-to-end tests start):
+
+1. PostgreSQL: an embedded cluster in the data directory (Unix socket only), unless
+   ``DATABASE_URL`` names a server;
+2. migrations (``python -m shared.migrate``) and the assets build;
+3. resize, upload and gallery (``python -m services.<name>``), each on loopback;
+4. the assets nginx and the gateway nginx, rendered from ``deploy/nginx/*.conf.template``;
+5. waits for every ``/healthz``, prints the URL, and supervises: a child that dies is
+   reported with the tail of its log and the runner exits non-zero. SIGINT or SIGTERM
+   stops everything it started, gateway first, database last.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy import nginx
+from deploy.postgres import LocalPostgres
+from deploy.processes import Child, clean_stale_pid_files, process_mentions
+from deploy.system import MissingProgram, require
+from shared.config import ConfigError, Env
+
+REPO = Path(__file__).resolve().parent.parent
+SERVICES = ("resize", "upload", "gallery")  # start order; resize first, upload calls it
+READY_TIMEOUT = 60
+
+
+class RunnerError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    data_dir: Path
+    database_url: str | None
+    gateway_host: str
+    ports: dict[str, int]  # gateway, upload, resize, gallery, assets
+
+    @classmethod
+    def from_env(cls) -> RunnerConfig:
+        env = Env()
+        ports = {
+            "gateway": env.port("KITTEH_PORT"),
+            "upload": env.port("KITTEH_UPLOAD_PORT"),
+            "resize": env.port("KITTEH_RESIZE_PORT"),
+            "gallery": env.port("KITTEH_GALLERY_PORT"),
+            "assets": env.port("KITTEH_ASSETS_PORT"),
+        }
+        if len(set(ports.values())) != len(ports):
+            raise ConfigError(f"two parts would share a port: {ports}")
+        return cls(
+            data_dir=Path(env.raw("KITTEH_DATA_DIR")).expanduser().resolve(),
+            database_url=os.environ.get("DATABASE_URL") or None,
+            gateway_host=env.text("KITTEH_GATEWAY_HOST"),
+            ports=ports,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.gateway_host}:{self.ports['gateway']}/"
+
+
+class Stack:
+    def __init__(self, config: RunnerConfig):
+        self.config = config
+        data = config.data_dir
+        self.storage_dir = data / "images"
+        self.logs = data / "logs"
+        self.run_dir = data / "run"
+        self.assets_dir = data / "assets"
+        self.children: list[Child] = []
+        self.postgres: LocalPostgres | None = None
+        self.database_url = config.database_url or ""
+
+    # -- start -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for directory in (self.storage_dir, self.logs, self.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._claim_data_dir()
+        programs = require("nginx")
+        self._check_ports_free()
+        if not self.config.database_url:
+            say("starting PostgreSQL in", self.config.data_dir / "postgres")
+            self.postgres = LocalPostgres(self.config.data_dir / "postgres",
+                                          self.logs / "postgres.log")
+            self.postgres.ensure_cluster()
+            self.postgres.start()
+            self.database_url = self.postgres.url
+        self._run_step("migrate", [sys.executable, "-m", "shared.migrate"])
+        self._run_step("assets", [sys.executable, "-m", "deploy.build_assets",
+                                  str(self.assets_dir)])
+        for name in SERVICES:
+            self._start_child(name, [sys.executable, "-m", f"services.{name}"])
+        for name in SERVICES:
+            self._wait_healthy(name, self.config.ports[name])
+        for name in ("assets", "gateway"):
+            self._start_nginx(name, programs["nginx"])
+        self._wait_healthy("assets", self.config.ports["assets"])
+        self._wait_healthy("gateway", self.config.ports["gateway"], self.config.gateway_host)
+
+    def _claim_data_dir(self) -> None:
+        marker = str(self.config.data_dir)
+        runner_pid = self.run_dir / "runner.lock"
+        if runner_pid.exists():
+            try:
+                other = int(runner_pid.read_text().strip())
+            except ValueError:
+                other = 0
+            if other and other != os.getpid() and process_mentions(other, "deploy.runner") \
+                    and Path(f"/proc/{other}").exists():
+                raise RunnerError(f"another runner (pid {other}) is using {marker}")
+        cleaned = clean_stale_pid_files(self.run_dir, marker)
+        if cleaned:
+            say("stopped leftovers of an earlier run:", ", ".join(cleaned))
+        runner_pid.write_text(f"{os.getpid()}\n")
+
+    def _check_ports_free(self) -> None:
+        for name, port in self.config.ports.items():
+            host = self.config.gateway_host if name == "gateway" else "127.0.0.1"
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    variable = "KITTEH_PORT" if name == "gateway" else f"KITTEH_{name.upper()}_PORT"
+                    raise RunnerError(f"port {port} for {name} is in use; "
+                                      f"set {variable} to a free port") from None
+
+    def child_env(self) -> dict[str, str]:
+        ports = self.config.ports
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": self.database_url,
+            "KITTEH_STORAGE_DIR": str(self.storage_dir),
+            "KITTEH_BIND_HOST": "127.0.0.1",
+            "KITTEH_UPLOAD_PORT": str(ports["upload"]),
+            "KITTEH_RESIZE_PORT": str(ports["resize"]),
+            "KITTEH_GALLERY_PORT": str(ports["gallery"]),
+            "KITTEH_RESIZE_URL": f"http://127.0.0.1:{ports['resize']}",
+            "KITTEH_ASSETS_MANIFEST": str(self.assets_dir / "manifest.json"),
+            "KITTEH_ACCEL_REDIRECT": "1",
+            "KITTEH_RUNNER_DATA_DIR": str(self.config.data_dir),  # marks our children
+        }
+
+    def _run_step(self, name: str, command: list[str]) -> None:
+        result = subprocess.run(command, env=self.child_env(), cwd=REPO,
+                                capture_output=True, text=True)
+        with open(self.logs / f"{name}.log", "a") as log:
+            log.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise RunnerError(f"{name} failed:\n{result.stdout}{result.stderr}")
+        say(result.stdout.strip())
+
+    def _start_child(self, name: str, command: list[str], stop_signal=signal.SIGTERM) -> Child:
+        child = Child(name, command, self.logs / f"{name}.log", self.run_dir / f"{name}.pid",
+                      self.child_env(), stop_signal)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def nginx_values(self, name: str) -> dict[str, str]:
+        ports = self.config.ports
+        env = Env()
+        values = {
+            "KITTEH_UPLOAD_ADDR": f"127.0.0.1:{ports['upload']}",
+            "KITTEH_RESIZE_ADDR": f"127.0.0.1:{ports['resize']}",
+            "KITTEH_GALLERY_ADDR": f"127.0.0.1:{ports['gallery']}",
+            "KITTEH_ASSETS_ADDR": f"127.0.0.1:{ports['assets']}",
+            "KITTEH_STORAGE_DIR": str(self.storage_dir),
+            "KITTEH_ASSETS_ROOT": str(self.assets_dir),
+            "KITTEH_MAX_UPLOAD_BYTES": str(env.integer("KITTEH_MAX_UPLOAD_BYTES", minimum=1024)),
+            "KITTEH_UPLOAD_READ_TIMEOUT": str(env.integer("KITTEH_UPLOAD_READ_TIMEOUT", 1)),
+            "KITTEH_RATE_LIMIT": str(env.integer("KITTEH_RATE_LIMIT", minimum=1)),
+        }
+        if name == "gateway":
+            values["KITTEH_LISTEN"] = f"{self.config.gateway_host}:{ports['gateway']}"
+        else:
+            values["KITTEH_LISTEN"] = f"127.0.0.1:{ports['assets']}"
+        return values
+
+    def _start_nginx(self, name: str, binary: Path) -> None:
+        work = self.config.data_dir / "nginx" / name
+        work.mkdir(parents=True, exist_ok=True)
+        template = (nginx.TEMPLATES / f"{name}.conf.template").read_text()
+        server = work / f"{name}.conf"
+        server.write_text(nginx.render(template, self.nginx_values(name)))
+        main = work / "nginx.conf"
+        main.write_text(nginx.main_config(name, work, server))
+        check = subprocess.run([str(binary), "-t", "-q", "-p", str(work), "-e",
+                                str(work / "error.log"), "-c", str(main)],
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RunnerError(f"nginx {name} configuration is invalid:\n{check.stderr}")
+        # Foreground master, supervised like the others; SIGQUIT is nginx's graceful stop.
+        self._start_child(f"nginx-{name}", [str(binary), "-p", str(work), "-e",
+                                            str(work / "error.log"), "-c", str(main),
+                                            "-g", "daemon off;"], stop_signal=signal.SIGQUIT)
+
+    def _wait_healthy(self, name: str, port: int, host: str = "127.0.0.1") -> None:
+        url = f"http://{host}:{port}/healthz"
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            self.check_children()
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise RunnerError(f"{name} did not answer {url} within {READY_TIMEOUT} s")
+
+    # -- supervise and stop -------------------------------------------------------------
+
+    def check_children(self) -> None:
+        for child in self.children:
+            status = child.exited()
+            if status is not None:
+                raise RunnerError(f"{child.name} exited with status {status}; "
+                                  f"last lines of {child.log_file}:\n{child.log_tail()}")
+
+    def supervise(self) -> None:
+        while True:
+            self.check_children()
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):  # gateway first, resize last
+            child.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        (self.run_dir / "runner.lock").unlink(missing_ok=True)
+
+
+def say(*parts: object) -> None:
+    print("kitteh:", *parts, flush=True)
+
+
+class Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, _frame) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def main() -> int:
+    try:
+        config = RunnerConfig.from_env()
+    except ConfigError as error:
+        print(f"kitteh: configuration error: {error}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    stack = Stack(config)
+    status = 0
+    try:
+        stack.start()
+        say(f"Kitteh is running at {config.url} (data in {config.data_dir}; Ctrl-C stops)")
+        stack.supervise()
+    except Stop as stop:
+        say(f"{stop}: stopping")
+    except (RunnerError, MissingProgram, ConfigError) as error:
+        print(f"kitteh: {error}", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
+        say("stopped")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

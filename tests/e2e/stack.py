@@ -1,0 +1,107 @@
+"""The whole stack started by the local runner, as a user starts it, on free ports."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support import REPO
+
+READY_LINE = "Kitteh is running at "
+START_TIMEOUT = 240  # the first start may apt-get install nginx
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@dataclass
+class RunningStack:
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    url: str = ""
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def storage(self) -> Path:
+        return self.data_dir / "images"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.runner"], cwd=REPO, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert self.process and self.process.stdout
+            for line in self.process.stdout:
+                self.output.append(line)
+                lines.put(line)
+            lines.put(None)
+
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            if READY_LINE in line:
+                self.url = line.split(READY_LINE, 1)[1].split()[0].rstrip("/")
+                return
+        self.stop()
+        raise RuntimeError("the runner did not come up:\n" + "".join(self.output))
+
+    def child_pids(self) -> dict[str, int]:
+        return {p.stem: int(p.read_text()) for p in (self.data_dir / "run").glob("*.pid")}
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._pump.join(5)
+        if self.process.stdout:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    gateway, upload, resize, gallery, assets = free_ports(5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KITTEH_")}
+    env.pop("DATABASE_URL", None)  # the runner's own embedded cluster, as for a user
+    env.update({
+        "KITTEH_DATA_DIR": str(data_dir),
+        "KITTEH_PORT": str(gateway),
+        "KITTEH_UPLOAD_PORT": str(upload),
+        "KITTEH_RESIZE_PORT": str(resize),
+        "KITTEH_GALLERY_PORT": str(gallery),
+        "KITTEH_ASSETS_PORT": str(assets),
+        "KITTEH_RECONCILE_INTERVAL": "1",
+        **extra,
+    })
+    return env

@@ -1,0 +1,60 @@
+"""The runner's own promises: clean stop, restart with data kept, a dying child reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+import urllib.request
+
+import pytest
+
+from tests.e2e.stack import RunningStack, stack_env
+from tests.support import open_dir
+
+pytestmark = pytest.mark.e2e
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_stop_leaves_nothing_and_restart_keeps_data():
+    data_dir = open_dir("kitteh-runner-") / "var"
+    env = stack_env(data_dir)
+    first = RunningStack(data_dir, env)
+    first.start()
+    pids = first.child_pids()
+    assert set(pids) >= {"resize", "upload", "gallery", "nginx-gateway", "nginx-assets"}
+    postgres_pid = int((data_dir / "postgres/data/postmaster.pid").read_text().split()[0])
+    marker = f"{first.url}/healthz"
+    assert urllib.request.urlopen(marker).status == 200
+    # A crash: the runner dies without stopping anything.
+    first.stop(signal.SIGKILL)
+    assert all(alive(pid) for pid in pids.values())
+
+    second = RunningStack(data_dir, env)
+    second.start()  # cleans the leftovers through their pid files, reuses the cluster
+    assert not any(alive(pid) for pid in pids.values())
+    assert "stopped leftovers of an earlier run" in "".join(second.output)
+    assert second.stop() == 0
+    assert not any(alive(pid) for pid in second.child_pids().values())
+    for pid in (*pids.values(), postgres_pid):
+        assert not alive(pid)
+    assert not (data_dir / "postgres/data/postmaster.pid").exists()
+
+
+def test_a_dying_child_is_reported_and_the_runner_exits_nonzero():
+    data_dir = open_dir("kitteh-runner-") / "var"
+    running = RunningStack(data_dir, stack_env(data_dir))
+    running.start()
+    os.kill(running.child_pids()["gallery"], signal.SIGKILL)
+    running.process.wait(30)
+    assert running.stop() == 1
+    output = "".join(running.output)
+    assert "gallery exited with status" in output
+    assert "last lines of" in output
+    assert not any(alive(pid) for pid in running.child_pids().values())
