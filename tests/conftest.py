@@ -16,6 +16,7 @@ from services.gallery.app import create_app as create_gallery
 from services.resize.app import create_app as create_resize
 from services.upload.app import create_app as create_upload
 from shared.config import GalleryConfig, ResizeConfig, UploadConfig
+from tests.stack import RunningStack, stack_env
 from tests.support import REPO, open_dir
 
 
@@ -80,3 +81,16 @@ async def upload_client(aiohttp_client, aiohttp_server, env, db):
 async def gallery_client(aiohttp_client, env, db):
     config = GalleryConfig.from_env({**env, "KITTEH_ACCEL_REDIRECT": "0"})
     return await aiohttp_client(create_gallery(config))
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The whole stack, started once by the local runner for the tests that go through the
+    gateway (end-to-end and browser tests), stopped at the end of the session."""
+    data_dir = open_dir("kitteh-e2e-") / "var"
+    running = RunningStack(data_dir, stack_env(data_dir))
+    running.start()
+    yield running
+    status = running.stop()
+    assert status == 0, "".join(running.output[-40:])
+    shutil.rmtree(data_dir.parent, ignore_errors=True)

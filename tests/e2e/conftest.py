@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.e2e.stack import RunningStack, stack_env
+from tests.stack import RunningStack, stack_env
 from tests.support import open_dir
 
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.stack import RunningStack, stack_env
+from tests.stack import RunningStack, stack_env
 from tests.support import open_dir
 
 pytestmark = pytest.mark.e2e
