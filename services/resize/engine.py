@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from shared.formats import Format
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
@@ -50,37 +50,59 @@ TRANSPOSE = {
 class PillowEngine:
     """One decode per image, shrink-on-load for JPEG, then a cascade largest to smallest.
 
-    ``draft_factor``: JPEG is decoded at the smallest DCT scale that still leaves at least
-    this many times the largest variant's size, so the final Lanczos step has real pixels to
-    average (2 costs ~15% more time than 1 and loses almost no quality; see bench/resize).
+    The numbers behind each choice are in docs/performance.md (``python -m bench.resize``):
+
+    - JPEG is decoded by libjpeg at the smallest DCT scale (1/2, 1/4, 1/8) that still covers
+      the largest variant (``draft_factor`` times it; 1 is enough), so a 16 MP photo is never
+      decoded in full. The scaled image covers the original exactly only when the sides are
+      multiples of the scale; ``draft`` returns the box the real pixels occupy, and resizing
+      from that box (not the padded whole) keeps the variant aligned. Without the box the
+      variant is stretched by up to a pixel, which costs up to 2.7 dB PSNR on detailed photos.
+    - Each variant is resized from the one before it (600 → 300 → 90) with Lanczos, the
+      high-quality filter, so every step is short and cheap.
+    - Orientation is applied once, to the largest variant (a few hundred pixels a side), and the
+      smaller ones are made from the upright image.
+    - JPEG variants use optimized Huffman tables (2-9% smaller for ~2 ms an image); not
+      progressive (3-5% smaller but four times the encoding time, ~6% of the whole render).
     """
 
     jpeg_quality: int = 85
     webp_quality: int = 85
-    draft_factor: float = 2.0
+    draft_factor: float = 1.0
+    jpeg_progressive: bool = False
 
     def render(self, source: Path, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
         with Image.open(source) as img:
             orientation = img.getexif().get(ORIENTATION_TAG, 1) if img.format != "GIF" else 1
+            transpose = TRANSPOSE.get(orientation)
             swap = orientation in SWAPS_AXES
             largest = specs[0]
+            box = None
             if img.format == "JPEG":
                 w, h = (largest.height, largest.width) if swap else (largest.width, largest.height)
-                img.draft(img.mode if img.mode in ("L", "RGB") else "RGB",
-                          (int(w * self.draft_factor), int(h * self.draft_factor)))
+                drafted = img.draft(img.mode if img.mode in ("L", "RGB") else "RGB",
+                                    (int(w * self.draft_factor), int(h * self.draft_factor)))
+                if drafted is not None:
+                    box = drafted[1]
             icc = img.info.get("icc_profile")
             current = _normalise_mode(img, fmt.variant_pillow_name)
             rendered = []
-            for spec in specs:
-                size = (spec.height, spec.width) if swap else (spec.width, spec.height)
-                if current.size != size:
-                    current = current.resize(size, Image.Resampling.LANCZOS,
-                                             reducing_gap=3.0)
-                upright = current.transpose(TRANSPOSE[orientation]) \
-                    if orientation in TRANSPOSE else current
+            for index, spec in enumerate(specs):
+                if index == 0:
+                    stored = (spec.height, spec.width) if swap else (spec.width, spec.height)
+                    if current.size != stored or (box and box != (0, 0, *current.size)):
+                        # reducing_gap matters for formats without shrink-on-load (PNG...):
+                        # a box reduce first, then Lanczos over the last 3× only.
+                        current = current.resize(stored, Image.Resampling.LANCZOS, box=box,
+                                                 reducing_gap=None if box else 3.0)
+                    if transpose is not None:
+                        current = current.transpose(transpose)
+                elif current.size != (spec.width, spec.height):
+                    current = current.resize((spec.width, spec.height),
+                                             Image.Resampling.LANCZOS)
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height,
-                                                self._encode(upright, fmt, icc)))
+                                                self._encode(current, fmt, icc)))
             return rendered
 
     def _encode(self, img: Image.Image, fmt: Format, icc: bytes | None) -> bytes:
@@ -89,7 +111,7 @@ class PillowEngine:
         match fmt.variant_pillow_name:
             case "JPEG":
                 img.save(out, "JPEG", quality=self.jpeg_quality, optimize=True,
-                         progressive=True, **extra)
+                         progressive=self.jpeg_progressive, **extra)
             case "PNG":
                 img.save(out, "PNG", compress_level=6, **extra)
             case "WEBP":
@@ -99,7 +121,7 @@ class PillowEngine:
         return out.getvalue()
 
 
-def _normalise_mode(img: Image.Image, target: str) -> Image.Image:
+def _normalise_mode(img: ImageFile.ImageFile, target: str) -> Image.Image:
     """Pick a mode the output format can store, keeping transparency where it can."""
     img.seek(0)  # animations: variants show the first frame
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
@@ -109,5 +131,7 @@ def _normalise_mode(img: Image.Image, target: str) -> Image.Image:
         wanted = "RGBA"
     else:
         wanted = "L" if img.mode in ("L", "1") else "RGB"
-    # convert() also forces the (possibly draft-reduced) decode
-    return img.convert(wanted) if img.mode != wanted else img.copy()
+    if img.mode != wanted:
+        return img.convert(wanted)  # also does the (possibly draft-reduced) decode
+    img.load()  # no copy: every step after this makes a new image
+    return img

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.resize``, ``bench.serve``, ``bench.ingest``, ``bench.e2e``."""
