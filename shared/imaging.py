@@ -1,13 +1,25 @@
-"""Reading what an uploaded file is, from its content, before anything is decoded in full.
+"""Reading what an uploaded file is, from its content, before anything is decoded.
 
-Order matters: the format and the size come from the header (``Image.open`` is lazy), the
-limits are checked, and only then is pixel data decoded, at reduced scale where the format
-allows, to refuse truncated and damaged files.
+Two steps, with the metadata rewrite (``shared.sanitize``) between them:
+
+- ``inspect_header``: the format from the file's first bytes; then our own walk of its
+  structure (lengths, checksums, counts of chunks, scans and frames, without decoding), so
+  Pillow only ever parses a file whose structure is sane; then format, size, frames and
+  orientation from Pillow's header parse (``Image.open`` is lazy), checked against the
+  limits. Nothing here decodes pixels, so a decompression bomb (a few KiB that inflate to
+  gigabytes) is refused at the cost of reading its header. Pillow's own guard is set to the
+  same pixel limit and made an error.
+- ``check_decodes``: the pixel data is decoded (at reduced scale where the format allows) to
+  refuse truncated and damaged files. It runs on the rewritten file: what passes is exactly
+  what will be served.
 """
 
 from __future__ import annotations
 
+import struct
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +28,18 @@ from PIL import Image, UnidentifiedImageError
 from shared.config import Limits
 from shared.errors import ImageOverLimits, UnsupportedImage
 from shared.formats import ACCEPTED_NAMES, BY_PILLOW_NAME, Format
+from shared.sanitize import FrameCheck, check_structure
 
 ORIENTATION_TAG = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
 NOT_AN_IMAGE = f"This file is not an image Kitteh accepts ({ACCEPTED_NAMES})."
 DAMAGED = "This image is damaged or truncated and cannot be read."
+# What Pillow raises for broken files, depending on the format and the damage. It also warns
+# about some corrupt data (corrupt EXIF): where warnings are errors, as in the tests, that is
+# damage too. (Never silence warnings around Pillow calls: the filters are process-wide, and
+# the decompression-bomb warning must stay an error in every other thread.)
+PILLOW_DAMAGE = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+                 struct.error, ZeroDivisionError, UserWarning)
 
 
 def configure_pillow(max_pixels: int) -> None:
@@ -36,40 +55,48 @@ class ImageInfo:
     height: int
     frames: int
     orientation: int
+    stored_size: tuple[int, int]  # width, height as stored (before orientation)
 
 
-def inspect_image(path: Path, limits: Limits) -> ImageInfo:
-    try:
-        info = _read_header(path, limits)
-        _decode_check(path, info.format)
-        return info
-    except UnidentifiedImageError:
-        raise UnsupportedImage(NOT_AN_IMAGE) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageOverLimits(
-            f"This image has too many pixels: the limit is {limits.max_pixels:,}."
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError):
-        # Pillow reports broken files with any of these, depending on the format and the damage.
-        raise UnsupportedImage(DAMAGED) from None
+# What Pillow may call each format: phones write JPEGs with a second picture (a depth or
+# gain map) after the first, which Pillow reads as MPO. The rewrite keeps the first picture
+# only, so they are stored, and counted, as plain one-frame JPEGs.
+PILLOW_NAMES = {"JPEG": ("JPEG", "MPO"), "PNG": ("PNG",), "GIF": ("GIF",), "WEBP": ("WEBP",)}
+# The first bytes of each accepted format (WebP: RIFF, a size, then WEBP).
+SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"),
+              (b"GIF89a", "GIF"))
 
 
-def _read_header(path: Path, limits: Limits) -> ImageInfo:
-    with Image.open(path, formats=list(BY_PILLOW_NAME)) as img:
-        fmt = BY_PILLOW_NAME.get(img.format or "")
-        if fmt is None:
+def sniff_format(path: Path) -> Format:
+    with path.open("rb") as src:
+        head = src.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return BY_PILLOW_NAME["WEBP"]
+    for signature, name in SIGNATURES:
+        if head.startswith(signature):
+            return BY_PILLOW_NAME[name]
+    raise UnsupportedImage(NOT_AN_IMAGE)
+
+
+def inspect_header(path: Path, limits: Limits) -> ImageInfo:
+    fmt = sniff_format(path)
+    # GIF frames are counted by this walk, which stops at the first frame over a limit;
+    # Pillow's n_frames reads every block first (8 s for 40 MiB of tiny frames) and does not
+    # look at frames reaching past the screen, which make Pillow's canvas larger.
+    frames = check_structure(path, fmt, _gif_frame_check(limits))
+    with pillow_errors(limits), Image.open(path, formats=[fmt.pillow_name]) as img:
+        if img.format not in PILLOW_NAMES[fmt.pillow_name]:
             raise UnsupportedImage(NOT_AN_IMAGE)
         width, height = img.size
         check_dimensions(width, height, limits)
-        frames = getattr(img, "n_frames", 1)
+        if fmt.pillow_name in ("PNG", "WEBP"):
+            frames = getattr(img, "n_frames", 1)  # PNG: acTL; WebP: the demuxer
         if frames > limits.max_frames:
             raise ImageOverLimits(
-                f"This animation has {frames:,} frames: the limit is {limits.max_frames:,}."
-            )
-        orientation = img.getexif().get(ORIENTATION_TAG, 1) if fmt.pillow_name != "GIF" else 1
-        if orientation in SWAPS_AXES:
-            width, height = height, width
-        return ImageInfo(fmt, width, height, frames, orientation if 1 <= orientation <= 8 else 1)
+                f"This animation has {frames:,} frames: the limit is {limits.max_frames:,}.")
+        orientation = _orientation(img)
+        shown = (height, width) if orientation in SWAPS_AXES else (width, height)
+        return ImageInfo(fmt, *shown, frames, orientation, (width, height))
 
 
 def check_dimensions(width: int, height: int, limits: Limits) -> None:
@@ -86,13 +113,61 @@ def check_dimensions(width: int, height: int, limits: Limits) -> None:
         )
 
 
-def _decode_check(path: Path, fmt: Format) -> None:
-    if fmt.pillow_name == "PNG":
-        with Image.open(path) as img:
-            img.verify()  # checks every chunk's CRC without decoding pixels
-    with Image.open(path) as img:
-        if fmt.pillow_name == "JPEG":
-            # Decoding at 1/8 scale still walks the whole entropy-coded stream, so a truncated
-            # file is caught, at a fraction of the cost of a full decode.
-            img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
-        img.load()
+def check_decodes(path: Path, info: ImageInfo, limits: Limits) -> None:
+    """Decode the (rewritten) file; it must still be the image ``inspect_header`` saw."""
+    with pillow_errors(limits):
+        if info.format.pillow_name == "PNG":
+            with Image.open(path) as img:
+                img.verify()  # every chunk's CRC, without decoding pixels
+        with Image.open(path, formats=[info.format.pillow_name]) as img:
+            if img.size != info.stored_size or _orientation(img) != info.orientation:
+                raise UnsupportedImage(DAMAGED)
+            if info.format.pillow_name == "JPEG":
+                # Decoding at 1/8 scale still walks the whole entropy-coded stream, so a
+                # truncated file is caught, at a fraction of the cost of a full decode.
+                img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+            img.load()  # the first frame of an animation
+
+
+@contextmanager
+def pillow_errors(limits: Limits) -> Iterator[None]:
+    """Pillow's exceptions, as the answers a client gets."""
+    try:
+        yield
+    except UnidentifiedImageError:
+        raise UnsupportedImage(NOT_AN_IMAGE) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageOverLimits(
+            f"This image has too many pixels: the limit is {limits.max_pixels:,}.") from None
+    except PILLOW_DAMAGE:
+        raise UnsupportedImage(DAMAGED) from None
+
+
+def _gif_frame_check(limits: Limits) -> FrameCheck:
+    width = height = 1
+
+    def check(index: int, right: int, bottom: int) -> None:
+        """Frame 0 is the screen; Pillow's canvas grows to hold any frame reaching past it."""
+        nonlocal width, height
+        if index > limits.max_frames:
+            raise ImageOverLimits(
+                f"This animation has more than {limits.max_frames:,} frames: the limit is "
+                f"{limits.max_frames:,}.")
+        if right > width or bottom > height:
+            width, height = max(width, right), max(height, bottom)
+            check_dimensions(width, height, limits)
+
+    return check
+
+
+def _orientation(img: Image.Image) -> int:
+    if img.format == "GIF":
+        return 1
+    # The base class's getexif, on purpose: PngImageFile.getexif() decodes the whole image to
+    # look for an eXIf chunk after the pixel data. This one reads only what the header pass
+    # saw (EXIF, or XMP's tiff:Orientation), which is also all the rewritten file keeps.
+    try:
+        value = Image.Image.getexif(img).get(ORIENTATION_TAG, 1)
+    except PILLOW_DAMAGE:
+        return 1  # unreadable EXIF is dropped by the rewrite anyway
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1

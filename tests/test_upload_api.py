@@ -5,8 +5,22 @@ from __future__ import annotations
 import asyncio
 import io
 
+from aiohttp import web
 from PIL import Image
 
+from services.upload.app import create_app as create_upload
+from services.upload.filenames import clean_filename, stored_filename
+from shared.config import UploadConfig
+from shared.formats import BY_PILLOW_NAME
+from tests.hostile.structure import jpeg_scan_data
+from tests.hostile.traffic import (
+    file_part,
+    file_part_head,
+    multipart,
+    once,
+    raw_post,
+    temp_files,
+)
 from tests.support import file_form, image_bytes, photo
 
 
@@ -30,8 +44,7 @@ async def test_real_photo_gets_json_and_three_variants(upload_client, db, storag
     assert body["page_url"] == f"/{body['name']}Kitty"
     assert body["download_url"] == f"/img/{body['token']}"
     assert body["original"] == {**body["original"], "width": 2560, "height": 1600,
-                                "bytes": len(data), "content_type": "image/jpeg",
-                                "filename": "leaf.jpg"}
+                                "content_type": "image/jpeg", "filename": "leaf.jpg"}
     assert len(body["delete_token"]) >= 32
     rows = await wait_ready(db, body["token"])
     sizes = {r["kind"]: (r["width"], r["height"]) for r in rows}
@@ -41,7 +54,10 @@ async def test_real_photo_gets_json_and_three_variants(upload_client, db, storag
         path = storage_dir / body["variants"][kind]["url"].removeprefix("/i/")
         with Image.open(path) as img:
             assert (img.format, img.size) == ("JPEG", (width, height))
-    assert (storage_dir / body["original"]["url"].removeprefix("/i/")).read_bytes() == data
+    stored = (storage_dir / body["original"]["url"].removeprefix("/i/")).read_bytes()
+    # Lightroom's EXIF, XMP and IPTC (with a thumbnail) are gone, the compressed pixels are not
+    assert body["original"]["bytes"] == len(stored) < len(data) - 40_000
+    assert jpeg_scan_data(stored) == jpeg_scan_data(data)
 
 
 async def test_same_bytes_twice_store_one_image(upload_client, db, storage_dir):
@@ -120,3 +136,87 @@ async def test_delete_with_wrong_token_deletes_nothing(upload_client, db, storag
     assert await db.fetchval("SELECT count(*) FROM images") == 0
     assert await db.fetchval("SELECT count(*) FROM variants") == 0
     assert list(storage_dir.rglob("*.jpg")) == []
+
+
+async def test_same_upload_twice_is_one_image_though_stored_bytes_differ(upload_client, db):
+    data = photo("j10_fallenleaf.jpg").read_bytes()
+    first = await upload_client.post("/api/images", data=file_form(data, "a.jpg"))
+    second = await upload_client.post("/api/images", data=file_form(data, "b.jpg"))
+    assert (first.status, second.status) == (201, 200)
+    assert (await first.json())["token"] == (await second.json())["token"]
+    assert await db.fetchval("SELECT count(*) FROM images") == 1
+
+
+async def test_bodies_aiohttp_cannot_parse_are_400_not_500(upload_client, storage_dir):
+    server = upload_client.server
+    url = f"http://{server.host}:{server.port}"
+    png = image_bytes("PNG")
+    multipart_type = "multipart/form-data; boundary=KittehHostileBoundary"
+    cases = {
+        "NUL in a part header": ({"Content-Type": multipart_type},
+                                 multipart(file_part(png, filename=b"a\0b.png"))),
+        "part header of 100 KiB": ({"Content-Type": multipart_type},
+                                   multipart(file_part(png, filename=b"a" * 100_000))),
+        "5000 part headers": ({"Content-Type": multipart_type}, multipart(
+            (b"\r\n".join(b"X-H%d: 1" % i for i in range(5000))
+             + b'\r\nContent-Disposition: form-data; name="file"; filename="a.png"', png))),
+        "gzip body that is not gzip": ({"Content-Type": multipart_type,
+                                        "Content-Encoding": "gzip"},
+                                       multipart(file_part(png))),
+    }
+    for name, (headers, body) in cases.items():
+        response = await raw_post(url, "/api/images", {**headers,
+                                  "Content-Length": str(len(body))}, once(body), "127.0.0.1")
+        assert response.status == 400, (name, response.body)
+        assert b'"bad_request"' in response.body, name
+    assert temp_files(storage_dir / "tmp") == []
+
+
+async def test_client_gone_mid_upload_leaves_no_temp_file(env, db, storage_dir, caplog):
+    # Served as run_app serves it (no handler cancellation): the lost client shows up as a
+    # ConnectionResetError while the body is read, which is the client's doing, not a 503.
+    config = UploadConfig.from_env({**env, "KITTEH_RESIZE_URL": "http://127.0.0.1:9"})
+    runner = web.AppRunner(create_upload(config), handler_cancellation=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /api/images HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n"
+                     b"Content-Type: multipart/form-data; boundary=KittehHostileBoundary\r\n\r\n"
+                     + file_part_head() + b"\xff" * 300_000)
+        await writer.drain()
+        for _ in range(100):  # until the upload service has started a temp file
+            if temp_files(storage_dir / "tmp"):
+                break
+            await asyncio.sleep(0.02)
+        assert temp_files(storage_dir / "tmp"), "the upload had begun"
+        writer.close()
+        for _ in range(100):
+            if not temp_files(storage_dir / "tmp"):
+                break
+            await asyncio.sleep(0.05)
+        assert temp_files(storage_dir / "tmp") == []
+        assert "unavailable" not in caplog.text  # a lost client is not a lost database
+    finally:
+        await runner.cleanup()
+
+
+def test_file_names_are_cleaned_and_get_the_real_extension():
+    png, jpeg = BY_PILLOW_NAME["PNG"], BY_PILLOW_NAME["JPEG"]
+    cases = [
+        ("../../etc/passwd.png", png, "passwd.png"),
+        ("C:\\Users\\me\\cat.JPG", jpeg, "cat.JPG"),
+        ("cat%00.php.png", png, "cat.php.png"),
+        ("cat\u202egnp.exe", png, "catgnp.exe.png"),
+        ("a\u2028b.jpeg", jpeg, "ab.jpeg"),
+        ("photo.jpg", png, "photo.png"),
+        ("setup.exe", png, "setup.exe.png"),
+        ("noextension", jpeg, "noextension.jpg"),
+        ("...", png, "image.png"),
+        (None, jpeg, "image.jpg"),
+        ("x" * 300 + ".exe", png, "x" * 192 + ".exe.png"),  # 200 characters at most
+    ]
+    for raw, fmt, expected in cases:
+        assert stored_filename(clean_filename(raw), fmt) == expected, raw

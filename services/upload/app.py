@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from services.upload.keys import CONFIG, STORAGE
+from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
 from services.upload.resize_client import resize_session
 from services.upload.routes import setup_routes
 from shared.config import UploadConfig
@@ -26,6 +28,7 @@ def create_app(config: UploadConfig) -> web.Application:
     app[STORAGE] = Storage(config.storage_dir)
     configure_pillow(config.limits.max_pixels)
     app.cleanup_ctx.append(prepare_storage)
+    app.cleanup_ctx.append(image_workers)
     app.cleanup_ctx.append(pool_context(config.database_url))
     app.cleanup_ctx.append(resize_session)
     setup_routes(app)
@@ -35,3 +38,9 @@ def create_app(config: UploadConfig) -> web.Application:
 async def prepare_storage(app: web.Application) -> AsyncIterator[None]:
     app[STORAGE].prepare()
     yield
+
+
+async def image_workers(app: web.Application) -> AsyncIterator[None]:
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="upload-image") as pool:
+        app[IMAGE_WORKERS] = pool
+        yield

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.upload.delete import bearer_token, delete_image
 from services.upload.ingest import IngestResult, ingest
-from services.upload.keys import CONFIG, STORAGE
+from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
 from services.upload.receive import receive_upload
 from services.upload.resize_client import request_variants
 from shared.db import DB_POOL
@@ -18,7 +18,7 @@ async def _upload(request: web.Request) -> IngestResult:
     app = request.app
     limits = app[CONFIG].limits
     received = await receive_upload(request, app[STORAGE], limits)
-    result = await ingest(app[DB_POOL], app[STORAGE], limits, received)
+    result = await ingest(app[DB_POOL], app[STORAGE], limits, received, app[IMAGE_WORKERS])
     if result.created and await request_variants(app, result.image.token):
         refreshed = await image_by_token(app[DB_POOL], result.image.token)
         if refreshed is not None:

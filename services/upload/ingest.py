@@ -1,8 +1,10 @@
-"""From a received temp file to a recorded image: validate, deduplicate, name, store.
+"""From a received temp file to a recorded image: deduplicate, validate and clean, name, store.
 
-An image becomes visible only when its row is committed and its file is in place: the file is
-renamed into place inside the transaction that inserts the row, and removed again if the
-commit fails. A refused upload leaves neither.
+Duplicates are found by the sha256 of the bytes the client sent (the same upload twice is one
+image), while what is stored, and counted in ``bytes``, is the cleaned file (see
+``services.upload.prepare``). An image becomes visible only when its row is committed and its
+file is in place: the file is renamed into place inside the transaction that inserts the row,
+and removed again if the commit fails. A refused upload leaves neither.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
+from services.upload.filenames import stored_filename
+from services.upload.prepare import PreparedImage, prepare_image
 from services.upload.receive import ReceivedFile
 from shared.config import Limits
 from shared.images import ImageRecord
-from shared.imaging import ImageInfo, inspect_image
 from shared.naming import candidate_name, token_for
 from shared.queries import image_by_sha256, image_by_token
 from shared.storage import Storage, storage_key
@@ -54,32 +59,42 @@ def hash_delete_token(token: str) -> bytes:
 
 
 async def ingest(
-    pool: asyncpg.Pool, storage: Storage, limits: Limits, received: ReceivedFile
+    pool: asyncpg.Pool, storage: Storage, limits: Limits, received: ReceivedFile,
+    image_workers: Executor,
 ) -> IngestResult:
     loop = asyncio.get_running_loop()
+    prepared: PreparedImage | None = None
     try:
         existing = await image_by_sha256(pool, received.sha256)
         if existing is not None:
             return IngestResult(existing, created=False, delete_token=None)
-        info = await loop.run_in_executor(None, inspect_image, received.path, limits)
-        return await _record(pool, storage, received, info)
+        prepared = await loop.run_in_executor(image_workers, prepare_image, received.path,
+                                              storage, limits)
+        return await _record(pool, storage, received, prepared)
     finally:
         # Placed files have been renamed away; anything still here was refused or a duplicate.
-        await loop.run_in_executor(None, lambda: received.path.unlink(missing_ok=True))
+        leftovers = [received.path] + ([prepared.path] if prepared else [])
+        await loop.run_in_executor(None, _remove, leftovers)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 async def _record(
-    pool: asyncpg.Pool, storage: Storage, received: ReceivedFile, info: ImageInfo
+    pool: asyncpg.Pool, storage: Storage, received: ReceivedFile, prepared: PreparedImage
 ) -> IngestResult:
     loop = asyncio.get_running_loop()
+    info = prepared.info
     key = storage_key(received.sha256.hex())
     delete_token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
-    filename = received.filename or f"image.{info.format.extension}"
+    filename = stored_filename(received.filename, info.format)
     placed = None
     try:
         async with pool.acquire() as conn, conn.transaction():
-            image_id, token = await _insert_named(conn, received, info, key, filename,
-                                                  hash_delete_token(delete_token))
+            image_id, token = await _insert_named(conn, received.sha256, prepared, key,
+                                                  filename, hash_delete_token(delete_token))
             if image_id is None:  # the same bytes were committed by a concurrent upload
                 existing = await image_by_sha256(conn, received.sha256)
                 assert existing is not None
@@ -88,29 +103,29 @@ async def _record(
             await conn.execute(INSERT_VARIANTS, image_id, [s.kind for s in specs],
                                [s.width for s in specs], [s.height for s in specs])
             placed = await loop.run_in_executor(
-                None, storage.place, received.path, key, "original", info.format.extension)
+                None, storage.place, prepared.path, key, "original", info.format.extension)
             image = await image_by_token(conn, token)
     except BaseException:
         if placed is not None:  # the row was not committed: take the file back out
             await loop.run_in_executor(None, storage.remove_image, key)
         raise
     assert image is not None
-    log.info("stored %s (%s, %dx%d, %d bytes)", image.name, info.format.pillow_name,
-             info.width, info.height, received.size)
+    log.info("stored %s (%s, %dx%d, %d bytes, %d as uploaded)", image.name,
+             info.format.pillow_name, info.width, info.height, prepared.size, received.size)
     return IngestResult(image, created=True, delete_token=delete_token)
 
 
-async def _insert_named(conn, received, info, key, filename, token_hash):
+async def _insert_named(conn, sha256, prepared, key, filename, token_hash):
     """Insert with a fresh name until the unique index accepts one (no check-then-insert)."""
+    info = prepared.info
     for attempt in range(NAME_ATTEMPTS):
         name = candidate_name(attempt)
         token = token_for(name)
         image_id = await conn.fetchval(
-            INSERT_IMAGE, token, name, received.sha256, key, filename,
-            info.format.content_type, info.width, info.height, received.size, info.frames,
-            token_hash)
+            INSERT_IMAGE, token, name, sha256, key, filename, info.format.content_type,
+            info.width, info.height, prepared.size, info.frames, token_hash)
         if image_id is not None:
             return image_id, token
-        if await conn.fetchval("SELECT 1 FROM images WHERE sha256 = $1", received.sha256):
+        if await conn.fetchval("SELECT 1 FROM images WHERE sha256 = $1", sha256):
             return None, None
     raise RuntimeError("no free name after many attempts")  # unreachable: suffixes grow

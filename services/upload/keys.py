@@ -1,5 +1,7 @@
 """Typed keys for what the upload app keeps."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import aiohttp
 from aiohttp import web
 
@@ -9,3 +11,6 @@ from shared.storage import Storage
 CONFIG = web.AppKey("config", UploadConfig)
 STORAGE = web.AppKey("storage", Storage)
 RESIZE_SESSION = web.AppKey("resize_session", aiohttp.ClientSession)
+# Checking, cleaning and decode-checking uploads: one thread per core, so at most that many
+# images are decoded at once (40 MP is 160 MiB decoded); more uploads wait their turn.
+IMAGE_WORKERS = web.AppKey("image_workers", ThreadPoolExecutor)

@@ -1,32 +1,38 @@
 """Stream a multipart upload to a temp file, hashing and counting on the way.
 
 Nothing is held in memory beyond one chunk. The file field is found by name (``file``);
-two file fields, no file field or a broken multipart body are a 400, too many bytes a 413,
-a client silent for longer than the read timeout a 408.
+two file fields, no file field, too many fields or a broken multipart body are a 400, too
+many bytes a 413, a client silent for longer than the read timeout a 408. The part's own
+Content-Type is ignored: what a file is comes from its content (``shared.imaging``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from services.upload.filenames import clean_filename
 from shared.config import Limits
 from shared.errors import BadRequest, RequestTimeout, TooLarge
 from shared.storage import Storage
 
 CHUNK = 1024 * 1024  # large chunks: fewer executor hops; hashlib releases the GIL on them
 FIELD_LIMIT = 64 * 1024  # other form fields are tiny; refuse to buffer large ones
+MAX_FIELDS = 20  # the form has one field; thousands of tiny ones only cost parsing time
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers on top of the file's own bytes
-MAX_FILENAME = 200
 FILE_FIELD = "file"
+# How aiohttp reports a broken body: a malformed multipart structure (ValueError,
+# AssertionError), part headers it will not parse (NUL or CR in a header, a line too long,
+# too many headers: HttpProcessingError), a body it cannot decode (RequestPayloadError), a
+# client gone mid-body (ConnectionError). All are the client's doing: a 400, never a 500.
+MALFORMED = (ValueError, AssertionError, HttpProcessingError, web.RequestPayloadError,
+             ConnectionError)
 
 
 @dataclass(frozen=True)
@@ -48,23 +54,6 @@ def human_bytes(count: int) -> str:
     return f"{count} bytes"
 
 
-def clean_filename(raw: str | None) -> str:
-    """Keep what a person would recognise; drop paths, control and direction characters."""
-    name = raw or ""
-    if name.isascii() and "%" in name:
-        # Browsers send UTF-8 as is and escape only quotes and newlines as %22/%0D/%0A;
-        # some clients (aiohttp, scripts) percent-encode the whole name. Both mean this:
-        name = unquote(name)
-    name = re.split(r"[\\/]", name)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
-    name = name.strip().strip(".")
-    if len(name) > MAX_FILENAME:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[: MAX_FILENAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 \
-            else name[:MAX_FILENAME]
-    return name
-
-
 async def receive_upload(request: web.Request, storage: Storage, limits: Limits) -> ReceivedFile:
     if request.content_length is not None and (
         request.content_length > limits.max_upload_bytes + MULTIPART_SLACK
@@ -79,7 +68,7 @@ async def receive_upload(request: web.Request, storage: Storage, limits: Limits)
 
     received: ReceivedFile | None = None
     try:
-        while True:
+        for _ in range(MAX_FIELDS + 1):
             part = await _timed(reader.next(), limits)
             if part is None:
                 break
@@ -91,11 +80,12 @@ async def receive_upload(request: web.Request, storage: Storage, limits: Limits)
             if received is not None:
                 raise BadRequest("Send one file per upload (found two 'file' fields).")
             received = await _stream_part(part, storage, limits)
-    except (ValueError, AssertionError) as error:
-        # aiohttp's multipart parser reports malformed bodies as ValueError/AssertionError
+        else:
+            raise BadRequest(f"Too many form fields (more than {MAX_FIELDS}).")
+    except MALFORMED as error:
         if received is not None:
             received.path.unlink(missing_ok=True)
-        raise BadRequest(f"The multipart body is malformed: {error}") from None
+        raise BadRequest(f"The multipart body is malformed: {_first_line(error)}") from None
     except BaseException:
         if received is not None:
             received.path.unlink(missing_ok=True)
@@ -106,6 +96,11 @@ async def receive_upload(request: web.Request, storage: Storage, limits: Limits)
         received.path.unlink(missing_ok=True)
         raise BadRequest("The file is empty.")
     return received
+
+
+def _first_line(error: BaseException) -> str:
+    text = getattr(error, "message", None) or str(error)
+    return (str(text).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 async def _timed(awaitable, limits: Limits):

@@ -1,0 +1,37 @@
+"""From the bytes a client sent to the file Kitteh will store: checked, and cleaned of metadata.
+
+Order matters. The header is checked against the limits before anything is decoded; the
+metadata rewrite then copies the compressed pixel data unchanged into a second temp file and
+drops everything else; only that file is decoded, so what passes is exactly what is served.
+Blocking work, run in an executor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.config import Limits
+from shared.imaging import ImageInfo, check_decodes, inspect_header
+from shared.sanitize import sanitize
+from shared.storage import Storage
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    path: Path  # the cleaned original, in the temp directory, ready to be placed
+    size: int
+    info: ImageInfo
+
+
+def prepare_image(upload: Path, storage: Storage, limits: Limits) -> PreparedImage:
+    """The cleaned file is new in the temp directory; the caller removes it when done."""
+    info = inspect_header(upload, limits)
+    target = storage.new_upload_file()
+    try:
+        size = sanitize(upload, target, info.format, info.orientation)
+        check_decodes(target, info, limits)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return PreparedImage(target, size, info)
