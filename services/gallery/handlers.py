@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from services.gallery.keys import CONFIG, STORAGE
-from services.gallery.pages import human_bytes, srcset
+from services.gallery.pages import home_context, human_bytes, image_context
 from shared.db import DB_POOL
 from shared.errors import BadRequest, NotFound
 from shared.images import image_json
@@ -22,12 +22,11 @@ MAX_PAGE = 100
 
 @aiohttp_jinja2.template("index.html")
 async def home(request: web.Request) -> dict:
-    images = await newest_images(request.app[DB_POOL], HOME_COUNT, None)
-    return {
-        "images": images,
-        "limits": request.app[CONFIG].limits,
-        "next_cursor": str(images[-1].id) if len(images) == HOME_COUNT else None,
-    }
+    before = _int_param(request, "before", None, 1, 2**62)  # "Load more" without JavaScript
+    images = await newest_images(request.app[DB_POOL], HOME_COUNT, before)
+    config = request.app[CONFIG]
+    return home_context(images, config.limits, config.public_url,
+                        str(images[-1].id) if len(images) == HOME_COUNT else None, before=before)
 
 
 async def upload_failed(request: web.Request) -> web.Response:
@@ -42,9 +41,8 @@ async def upload_failed(request: web.Request) -> web.Response:
         return web.json_response({"error": {"code": code, "message": message}},
                                  status=status, headers=retry)
     images = await newest_images(request.app[DB_POOL], HOME_COUNT, None)
-    response = aiohttp_jinja2.render_template("index.html", request, {
-        "images": images, "limits": limits, "next_cursor": None, "error": message,
-    }, status=status)
+    response = aiohttp_jinja2.render_template("index.html", request, home_context(
+        images, limits, request.app[CONFIG].public_url, None, message), status=status)
     response.headers.update(retry)
     return response
 
@@ -55,7 +53,7 @@ def upload_error(status: int, limits) -> tuple[str, str]:
     return code, {
         400: "No image arrived. Choose a file, then press Upload.",
         408: "The upload was too slow and timed out. Try again.",
-        413: f"That file is too large: the limit is {human_mib(limits.max_upload_bytes)}.",
+        413: f"That file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.",
         415: "That file is not an image Kitteh accepts (JPEG, PNG, GIF or WebP), "
              "or it is damaged.",
         422: f"That image is too big: at most {limits.max_side:,} pixels a side, "
@@ -64,24 +62,13 @@ def upload_error(status: int, limits) -> tuple[str, str]:
     }.get(status, "Kitteh is busy right now. Try again in a moment.")
 
 
-def human_mib(count: int) -> str:
-    return f"{count / 1048576:.3g} MiB"
-
-
 async def image_page(request: web.Request) -> web.Response:
     token = token_from_path(request.match_info["name"])
     image = await image_by_token(request.app[DB_POOL], token) if token else None
     if image is None:
         raise NotFound("There is no kitty by that name.")
-    prefix = request.app[CONFIG].public_url
-    return aiohttp_jinja2.render_template("image.html", request, {
-        "image": image,
-        "json": image_json(image, prefix),
-        "srcset": srcset(image, prefix),
-        "size_text": human_bytes(image.bytes),
-        "flash": "Uploaded" if "uploaded" in request.query
-        else "Already here: same picture" if "existing" in request.query else None,
-    })
+    return aiohttp_jinja2.render_template("image.html", request, image_context(
+        image, request.app[CONFIG].public_url, request.query))
 
 
 async def api_image(request: web.Request) -> web.Response:

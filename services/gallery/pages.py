@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from shared.images import ImageRecord
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from shared.config import Limits
+from shared.images import ImageRecord, image_json
+
+MiB = 1024 * 1024
+# Where a memorable name may wrap: before each capital (SublimeDandelion -> Sublime|Dandelion).
+WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 def human_bytes(count: int) -> str:
-    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+    """Binary units with the everyday labels, as file managers and the limit ("40 MB") use."""
+    for unit, size in (("GB", 1024**3), ("MB", MiB), ("KB", 1024)):
         if count >= size:
-            return f"{count / size:.1f} {unit}"
+            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
     return f"{count} bytes"
 
 
@@ -19,3 +31,56 @@ def srcset(image: ImageRecord, prefix: str) -> str:
     if image.width > widest_variant and image.frames == 1:
         entries.append(f"{prefix}/i/{image.original_path} {image.width}w")
     return ", ".join(entries)
+
+
+def tile_srcset(image: ImageRecord, prefix: str) -> str:
+    """Grid tiles: the tiny variant on ordinary screens, the large one on dense ones."""
+    return ", ".join(f"{prefix}/i/{image.variant_path(v.kind)} {v.width}w"
+                     for v in image.variants if v.kind in ("tiny", "large"))
+
+
+def breakable(name: str) -> Markup:
+    """A long memorable name with line-break opportunities between its words."""
+    return Markup("<wbr>").join(escape(part) for part in WORD_START.split(name))
+
+
+def limits_summary(limits: Limits) -> str:
+    return (f"up to {human_bytes(limits.max_upload_bytes)} · {limits.max_side:,} px a side · "
+            f"{limits.max_pixels / 1_000_000:g} megapixels")
+
+
+def home_context(images: list[ImageRecord], limits: Limits, prefix: str,
+                 next_cursor: str | None, error: str | None = None,
+                 before: int | None = None) -> dict[str, Any]:
+    return {
+        "before": before,
+        "tiles": [{"image": i, "srcset": tile_srcset(i, prefix)} for i in images],
+        "limits": limits,
+        "limits_text": limits_summary(limits),
+        "next_cursor": next_cursor,
+        "error": error,
+    }
+
+
+def image_context(image: ImageRecord, prefix: str, query: Mapping[str, str]) -> dict[str, Any]:
+    body = image_json(image, prefix)
+    sizes = [{"label": kind.capitalize(), **v} for kind, v in body["variants"].items()]
+    sizes.append({"label": "Original", **body["original"]})
+    if "uploaded" in query:
+        flash = ("Uploaded", "Your kitty has a page. Share its link or download the original.")
+    elif "existing" in query:
+        flash = ("Already here", "Someone uploaded the very same picture before: this is it.")
+    else:
+        flash = None
+    return {
+        "image": image,
+        "json": body,
+        "srcset": srcset(image, prefix),
+        "size_text": human_bytes(image.bytes),
+        "format_name": image.format.pillow_name.replace("WEBP", "WebP"),
+        "animated": image.frames > 1,
+        "title_html": breakable(image.name),
+        "uploaded_text": body["created_at"].replace("T", " ").replace("Z", " UTC"),
+        "sizes": sizes,
+        "flash": flash,
+    }

@@ -1,27 +1,126 @@
-// Copy buttons, and Delete for the browser that uploaded the image (it holds the token).
+// The image page: copy buttons, the upload time in the reader's own time zone, and Delete
+// for the browser that uploaded the picture (it kept the delete token in localStorage).
 "use strict";
 (() => {
-  document.querySelectorAll("[data-copy]").forEach((button) => {
+  const article = document.querySelector(".kitty[data-token]");
+  if (!article) return;
+  const { token, name } = article.dataset;
+  const copyStatus = document.getElementById("copy-status");
+
+  // ---- links people can paste: absolute, on this site --------------------------------------
+
+  for (const id of ["page-link", "image-link"]) {
+    const field = document.getElementById(id);
+    field.value = new URL(field.value, location.href).href;
+    field.addEventListener("focus", () => field.select());
+  }
+
+  async function copy(field) {
+    try {
+      await navigator.clipboard.writeText(field.value);
+      return true;
+    } catch {
+      // Plain-http sites have no async clipboard: select the text and use the old command.
+      field.focus();
+      field.select();
+      try { return document.execCommand("copy"); } catch { return false; }
+    }
+  }
+
+  document.querySelectorAll("button[data-copy]").forEach((button) => {
+    const field = document.getElementById(button.dataset.copy);
+    const text = button.querySelector(".copy-text");
+    const what = field.labels[0].textContent.toLowerCase();
+    let timer = 0;
+    button.hidden = false;
     button.addEventListener("click", async () => {
-      const url = new URL(button.dataset.copy, location.href).href;
-      const label = button.textContent;
-      try { await navigator.clipboard.writeText(url); button.textContent = "Copied!"; }
-      catch { window.prompt("Copy this link:", url); }
-      setTimeout(() => { button.textContent = label; }, 1500);
+      const ok = await copy(field);
+      text.textContent = ok ? "Copied" : "Press Ctrl+C";
+      button.classList.toggle("copied", ok);
+      copyStatus.textContent = ok ? `The ${what} is on your clipboard.` : `The ${what} is selected: press Ctrl+C to copy it.`;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        text.textContent = "Copy";
+        button.classList.remove("copied");
+      }, 2000);
     });
   });
-  const article = document.querySelector("[data-token]");
-  const remove = document.getElementById("delete");
-  if (!article || !remove) return;
-  const key = `kitteh:delete:${article.dataset.token}`;
-  const token = localStorage.getItem(key);
-  if (!token) return;
-  remove.hidden = false;
-  remove.addEventListener("click", async () => {
-    if (!window.confirm("Delete this image for everyone?")) return;
-    const response = await fetch(`/api/images/${article.dataset.token}`, {
-      method: "DELETE", headers: { Authorization: `Bearer ${token}` } });
-    if (response.status === 204) { localStorage.removeItem(key); location.href = "/"; }
-    else remove.textContent = "Delete failed";
+
+  // ---- the upload time, local --------------------------------------------------------------
+
+  const time = document.getElementById("uploaded");
+  const when = time ? new Date(time.dateTime) : null;
+  if (when && !Number.isNaN(when.getTime())) {
+    const local = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(when);
+    time.textContent = `${local} · ${ago(when)}`;
+    time.title = time.dateTime;
+  }
+
+  function ago(moment) {
+    const seconds = (moment.getTime() - Date.now()) / 1000;
+    const words = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+    for (const [unit, length] of [["year", 31536000], ["month", 2592000], ["day", 86400],
+                                  ["hour", 3600], ["minute", 60]]) {
+      if (Math.abs(seconds) >= length) return words.format(Math.round(seconds / length), unit);
+    }
+    return "just now";
+  }
+
+  // ---- delete, for the uploader's browser only -----------------------------------------------
+
+  const key = `kitteh:delete:${token}`;
+  let secret = null;
+  try { secret = localStorage.getItem(key); } catch { /* storage disabled */ }
+  if (!secret) return;
+
+  const owner = document.getElementById("owner");
+  const button = document.getElementById("delete");
+  const dialog = document.getElementById("confirm-delete");
+  const problem = document.getElementById("delete-error");
+  owner.hidden = false;
+
+  button.addEventListener("click", () => {
+    problem.hidden = true;
+    dialog.returnValue = "";
+    dialog.showModal();
   });
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "delete") remove();
+    else button.focus();
+  });
+
+  function forget() {
+    try { localStorage.removeItem(key); } catch { /* storage disabled */ }
+  }
+
+  function show(message) {
+    problem.textContent = message;
+    problem.hidden = false;
+    button.disabled = false;
+  }
+
+  async function remove() {
+    button.disabled = true;
+    let response;
+    try {
+      response = await fetch(`/api/images/${encodeURIComponent(token)}`, {
+        method: "DELETE", headers: { Authorization: `Bearer ${secret}` },
+      });
+    } catch {
+      show("The connection was lost. Try again.");
+      return;
+    }
+    if (response.status === 204) {
+      forget();
+      try { sessionStorage.setItem("kitteh:notice", `${name} was deleted.`); } catch { /* no notice */ }
+      location.replace("/");
+    } else if (response.status === 403 || response.status === 404) {
+      forget();
+      owner.querySelector("p").textContent = "This browser's delete key does not match this picture any more.";
+      button.hidden = true;
+      show("Nothing was deleted.");
+    } else {
+      show("Kitteh could not delete it right now. Try again in a moment.");
+    }
+  }
 })();

@@ -1,101 +1,355 @@
-// Drag-and-drop, paste and multi-file uploads with real progress; the form works without this.
+// The home page: drag and drop, paste and several files at once, each with a real progress
+// bar (the browser's upload progress events) and an answer in plain words. Without this
+// script the form still posts one file to /upload and lands on its page.
 "use strict";
 (() => {
   const form = document.getElementById("upload-form");
+  if (!form) return;
   const input = document.getElementById("file");
   const list = document.getElementById("upload-list");
   const grid = document.getElementById("grid");
-  if (!form) return;
-  form.classList.add("js");
-  const maxBytes = Number(form.dataset.maxBytes);
-  const mib = (n) => `${Math.round((n / 1048576) * 10) / 10} MiB`;
+  const rowTemplate = document.getElementById("upload-row");
+  const tileTemplate = document.getElementById("tile-template");
+  const PARALLEL = 3; // uploads on the wire at once; the rest wait their turn
+  const olderPage = new URLSearchParams(location.search).has("before");
 
-  function row(file) {
-    const li = document.createElement("li");
-    li.className = "upload-item";
-    const img = document.createElement("img");
-    img.alt = "";
-    if (file.type.startsWith("image/")) img.src = URL.createObjectURL(file);
-    const body = document.createElement("div");
-    const name = document.createElement("div");
-    name.className = "name";
-    name.textContent = file.name || "pasted image";
-    const bar = document.createElement("progress");
-    bar.max = file.size || 1; bar.value = 0;
-    bar.setAttribute("aria-label", `Uploading ${name.textContent}`);
-    const status = document.createElement("div");
-    body.append(name, bar, status);
-    li.append(img, body);
-    list.prepend(li);
-    return { li, bar, status };
+  // The limits in force, as the server publishes them (GET /api/limits); the numbers the
+  // page was rendered with stand in if that request fails.
+  const limits = {
+    max_upload_bytes: Number(form.dataset.maxBytes),
+    max_side: Number(form.dataset.maxSide),
+    max_pixels: Number(form.dataset.maxPixels),
+    max_frames: Number(form.dataset.maxFrames),
+  };
+  const limitsKnown = fetch("/api/limits", { headers: { Accept: "application/json" } })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((published) => { if (published) Object.assign(limits, published); })
+    .catch(() => {});
+
+  // ---- words ----------------------------------------------------------------------------
+
+  const oneDecimal = (x) => String(Math.round(x * 10) / 10);
+  function size(bytes) {
+    for (const [unit, scale] of [["GB", 1024 ** 3], ["MB", 1024 ** 2], ["KB", 1024]]) {
+      if (bytes >= scale) return `${oneDecimal(bytes / scale)} ${unit}`;
+    }
+    return `${bytes} bytes`;
+  }
+  const count = (n) => Number(n).toLocaleString("en");
+  const CODE_BY_STATUS = { 400: "bad_request", 408: "too_slow", 413: "too_large", 415: "unsupported_image",
+                           422: "over_limits", 429: "rate_limited", 502: "busy", 503: "busy", 504: "busy" };
+  const RETRYABLE = new Set(["too_slow", "rate_limited", "busy", "network"]);
+
+  function message(code, serverMessage) {
+    switch (code) {
+      case "too_large": return `Too large: the limit is ${size(limits.max_upload_bytes)}.`;
+      case "unsupported_image": return "Not an image Kitteh can read. Choose a JPEG, PNG, GIF or WebP picture.";
+      case "over_limits":
+        return `Too many pixels: the limit is ${count(limits.max_side)} px a side, ` +
+               `${oneDecimal(limits.max_pixels / 1e6)} megapixels and ${count(limits.max_frames)} frames.`;
+      case "rate_limited": return "Too many uploads in a short time. Wait a minute, then try again.";
+      case "busy": return "Kitteh is busy right now. Try again in a moment.";
+      case "too_slow": return "The upload was too slow and timed out. Try again.";
+      case "network": return "The connection was lost. Check your network and try again.";
+      case "empty": return "This file is empty.";
+      case "not_image": return "Not an image: choose a JPEG, PNG, GIF or WebP picture.";
+      default: return serverMessage || "The upload did not work. Try again.";
+    }
   }
 
-  function fail(ui, message) {
-    ui.status.className = "error";
-    ui.status.textContent = message;
-    ui.bar.remove();
+  // ---- one row per file ------------------------------------------------------------------
+
+  function addRow(file) {
+    const li = rowTemplate.content.firstElementChild.cloneNode(true);
+    const part = (selector) => li.querySelector(selector);
+    const ui = {
+      li, bar: part(".upload-bar"), message: part(".upload-message"), progress: part(".upload-progress"),
+      copy: part(".copy-link"), retry: part(".retry"), dismiss: part(".dismiss"),
+    };
+    part(".upload-name").textContent = file.name;
+    part(".upload-name").title = file.name;
+    part(".upload-size").textContent = size(file.size);
+    ui.bar.setAttribute("aria-label", `Upload of ${file.name}`);
+    preview(file, part(".upload-thumb img"));
+    ui.dismiss.addEventListener("click", () => {
+      li.remove();
+      if (!list.children.length) list.hidden = true;
+      input.focus();
+    });
+    list.hidden = false;
+    list.append(li);
+    return ui;
   }
 
-  function upload(file) {
-    const ui = row(file);
-    if (file.size > maxBytes) return fail(ui, `Too large: the limit is ${mib(maxBytes)}.`);
+  function preview(file, img) {
+    if (!file.type.startsWith("image/")) return;
+    const url = URL.createObjectURL(file);
+    img.addEventListener("load", () => { img.hidden = false; URL.revokeObjectURL(url); }, { once: true });
+    img.addEventListener("error", () => URL.revokeObjectURL(url), { once: true });
+    img.src = url;
+  }
+
+  function setState(ui, state, text = "") {
+    ui.li.dataset.state = state;
+    ui.message.textContent = text;
+    ui.progress.textContent = "";
+  }
+
+  function showProgress(ui, loaded, total) {
+    ui.bar.max = total;
+    ui.bar.value = loaded;
+    ui.li.dataset.loaded = loaded;
+    ui.li.dataset.total = total;
+    ui.progress.textContent = `${Math.floor((loaded / total) * 100)}% · ${size(loaded)} of ${size(total)}`;
+  }
+
+  function fail(ui, code, serverMessage) {
+    setState(ui, "error", message(code, serverMessage));
+    ui.retry.hidden = !RETRYABLE.has(code);
+    ui.dismiss.hidden = false;
+  }
+
+  function succeed(ui, image, created) {
+    if (!ui.li.dataset.total) showProgress(ui, ui.bar.max, ui.bar.max); // no progress event came
+    setState(ui, "done");
+    const link = document.createElement("a");
+    link.href = image.page_url;
+    link.textContent = image.name;
+    ui.message.append(created ? "Uploaded as " : "Already here: ", link);
+    ui.copy.hidden = false;
+    ui.copy.addEventListener("click", async () => {
+      const ok = await copyText(new URL(image.page_url, location.href).href);
+      const label = ui.copy.querySelector("span");
+      label.textContent = ok ? "Copied" : "Copy failed";
+      setTimeout(() => { label.textContent = "Copy link"; }, 2000);
+    });
+  }
+
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // Plain-http sites have no async clipboard: the old way still works there.
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.className = "visually-hidden";
+      document.body.append(area);
+      area.select();
+      let ok = false;
+      try { ok = document.execCommand("copy"); } catch { ok = false; }
+      area.remove();
+      return ok;
+    }
+  }
+
+  // ---- the queue -------------------------------------------------------------------------
+
+  const queue = [];
+  let running = 0;
+
+  function check(file) {
+    if (file.size === 0) return "empty";
+    if (file.type && !file.type.startsWith("image/")) return "not_image";
+    if (file.size > limits.max_upload_bytes) return "too_large";
+    return null;
+  }
+
+  async function enqueue(file) {
+    const ui = addRow(file);
+    await limitsKnown;
+    const problem = check(file);
+    if (problem) return fail(ui, problem);
+    const job = { file, ui };
+    ui.retry.addEventListener("click", () => {
+      ui.retry.hidden = true;
+      ui.dismiss.hidden = true;
+      wait(job);
+    });
+    wait(job);
+  }
+
+  function wait(job) {
+    setState(job.ui, "queued", "Waiting…");
+    queue.push(job);
+    pump();
+  }
+
+  function pump() {
+    while (running < PARALLEL && queue.length) send(queue.shift());
+  }
+
+  function send(job) {
+    const { file, ui } = job;
+    running += 1;
+    setState(ui, "uploading", "Uploading");
     const data = new FormData();
-    data.append("file", file, file.name || "pasted.png");
+    data.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/images");
     xhr.responseType = "json";
-    xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) { ui.bar.max = e.total; ui.bar.value = e.loaded; } });
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) showProgress(ui, e.loaded, e.total);
+    });
+    xhr.upload.addEventListener("load", () => {
+      if (ui.li.dataset.state === "uploading") setState(ui, "processing", "Sent. Making the sizes…");
+    });
     xhr.addEventListener("load", () => {
-      const body = xhr.response || {};
-      if (xhr.status === 200 || xhr.status === 201) {
-        ui.bar.value = ui.bar.max;
-        if (body.delete_token) localStorage.setItem(`kitteh:delete:${body.token}`, body.delete_token);
-        ui.status.className = "done";
-        const link = document.createElement("a");
-        link.href = body.page_url; link.textContent = body.name;
-        ui.status.append(xhr.status === 201 ? "Uploaded: " : "Already here: ", link);
+      const body = xhr.response;
+      if ((xhr.status === 200 || xhr.status === 201) && body && body.token) {
+        if (body.delete_token) remember(body);
+        succeed(ui, body, xhr.status === 201);
         addTile(body, true);
       } else {
-        fail(ui, (body.error && body.error.message) || `Upload failed (${xhr.status}).`);
+        const error = (body && body.error) || {};
+        fail(ui, error.code || CODE_BY_STATUS[xhr.status] || "unknown", error.message);
       }
     });
-    xhr.addEventListener("error", () => fail(ui, "The connection failed. Try again."));
+    xhr.addEventListener("error", () => fail(ui, "network"));
+    xhr.addEventListener("loadend", () => { running -= 1; pump(); });
     xhr.send(data);
   }
 
-  function addTile(image, first) {
-    if (!grid || grid.querySelector(`[data-token="${image.token}"]`)) return;
-    const empty = document.getElementById("empty");
-    if (empty) empty.remove();
-    const li = document.createElement("li");
-    li.className = "tile"; li.dataset.token = image.token;
-    const a = document.createElement("a"); a.href = image.page_url;
-    const img = document.createElement("img");
-    const tiny = image.variants.tiny;
-    img.src = tiny.url; img.width = tiny.width; img.height = tiny.height;
-    img.loading = "lazy"; img.alt = image.name;
-    const span = document.createElement("span"); span.textContent = image.name;
-    a.append(img, span); li.append(a);
-    if (first) grid.prepend(li); else grid.append(li);
+  function remember(image) {
+    // Only this browser can delete the picture: it keeps the token the upload returned.
+    try { localStorage.setItem(`kitteh:delete:${image.token}`, image.delete_token); } catch { /* private mode */ }
   }
 
-  const send = (files) => [...files].forEach(upload);
-  input.addEventListener("change", () => { send(input.files); input.value = ""; });
-  form.addEventListener("submit", (e) => { e.preventDefault(); send(input.files); });
-  ["dragenter", "dragover"].forEach((t) => form.addEventListener(t, (e) => { e.preventDefault(); form.classList.add("dragging"); }));
-  ["dragleave", "drop"].forEach((t) => form.addEventListener(t, () => form.classList.remove("dragging")));
-  form.addEventListener("drop", (e) => { e.preventDefault(); send(e.dataTransfer.files); });
-  document.addEventListener("paste", (e) => {
-    const files = [...(e.clipboardData || {}).files || []];
-    if (files.length) send(files);
-  });
+  function uploadAll(files) {
+    [...files].forEach(enqueue);
+  }
+
+  // ---- the newest grid -------------------------------------------------------------------
+
+  function addTile(image, fresh) {
+    if (!grid || (fresh && olderPage)) return null;
+    if (grid.querySelector(`[data-token="${CSS.escape(image.token)}"]`)) return null;
+    const li = tileTemplate.content.firstElementChild.cloneNode(true);
+    li.dataset.token = image.token;
+    li.querySelector("a").href = image.page_url;
+    const img = li.querySelector("img");
+    const { tiny, large } = image.variants;
+    img.srcset = [tiny, large].filter(Boolean).map((v) => `${v.url} ${v.width}w`).join(", ");
+    img.width = tiny.width;
+    img.height = tiny.height;
+    img.alt = image.name;
+    img.src = tiny.url;
+    li.querySelector(".tile-name").textContent = image.name;
+    document.getElementById("empty").hidden = true;
+    if (fresh) {
+      li.classList.add("fresh");
+      grid.prepend(li);
+    } else {
+      grid.append(li);
+    }
+    return li;
+  }
 
   const more = document.getElementById("more");
-  if (more) more.addEventListener("click", async () => {
-    more.disabled = true;
-    const response = await fetch(`/api/images?limit=24&before=${encodeURIComponent(more.dataset.next)}`);
-    const body = await response.json();
-    body.images.forEach((image) => addTile(image, false));
-    if (body.next) { more.dataset.next = body.next; more.disabled = false; } else more.remove();
+  if (more) {
+    more.addEventListener("click", async (event) => {
+      event.preventDefault();
+      if (more.getAttribute("aria-disabled") === "true") return;
+      more.setAttribute("aria-disabled", "true");
+      more.textContent = "Loading…";
+      try {
+        const response = await fetch(`/api/images?limit=24&before=${encodeURIComponent(more.dataset.next)}`,
+                                     { headers: { Accept: "application/json" } });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const page = await response.json();
+        const added = page.images.map((image) => addTile(image, false)).filter(Boolean);
+        if (added.length) added[0].querySelector("a").focus({ preventScroll: true });
+        if (page.next) {
+          more.dataset.next = page.next;
+          more.href = `/?before=${encodeURIComponent(page.next)}#recent-title`;
+          more.textContent = "Load more";
+        } else {
+          more.parentElement.remove();
+        }
+      } catch {
+        more.textContent = "Could not load more. Try again";
+      } finally {
+        more.removeAttribute("aria-disabled");
+      }
+    });
+  }
+
+  // ---- ways in: chooser, drop anywhere, paste ------------------------------------------------
+
+  form.classList.add("enhanced");
+  input.multiple = true;
+  document.getElementById("plain-submit").hidden = true;
+  const touch = window.matchMedia("(pointer: coarse)").matches;
+  const title = document.getElementById("drop-title");
+  title.textContent = "Drop pictures here";
+  title.hidden = touch; // nothing to drag on a touch screen: the button says it all
+  document.getElementById("choose-text").textContent = "Choose pictures";
+  document.getElementById("paste-hint").hidden = touch;
+  if (/Mac|iPhone|iPad/.test(navigator.platform)) document.querySelector("#paste-hint kbd").textContent = "⌘";
+
+  input.addEventListener("change", () => {
+    uploadAll(input.files);
+    input.value = "";
   });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    uploadAll(input.files);
+    input.value = "";
+  });
+  form.addEventListener("click", (event) => {
+    if (!event.target.closest("a, button, label, input")) input.click();
+  });
+
+  let depth = 0;
+  const carriesFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  const endDrag = () => { depth = 0; form.classList.remove("dragging"); };
+  document.addEventListener("dragenter", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    depth += 1;
+    form.classList.add("dragging");
+  });
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault(); // dropping anywhere on the page uploads, never opens the file
+    event.dataTransfer.dropEffect = "copy";
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!carriesFiles(event)) return;
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) endDrag();
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    endDrag();
+    uploadAll(event.dataTransfer.files);
+  });
+
+  document.addEventListener("paste", (event) => {
+    const files = [...((event.clipboardData && event.clipboardData.files) || [])];
+    if (!files.length) return;
+    event.preventDefault();
+    uploadAll(files.map(pastedName));
+  });
+
+  function pastedName(file) {
+    // Browsers call every pasted screenshot "image.png"; give each its own name.
+    if (file.name && file.name !== "image.png") return file;
+    const stamp = new Date().toISOString().slice(0, 19).replace("T", "-").replaceAll(":", "");
+    const extension = (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
+    return new File([file], `pasted-${stamp}.${extension}`, { type: file.type });
+  }
+
+  // A notice left by the page we came from (the image page after a delete).
+  try {
+    const notice = sessionStorage.getItem("kitteh:notice");
+    if (notice) {
+      sessionStorage.removeItem("kitteh:notice");
+      const box = document.getElementById("page-notice");
+      box.textContent = notice;
+      box.hidden = false;
+    }
+  } catch { /* storage disabled */ }
 })();
