@@ -86,7 +86,8 @@ async def test_download_is_an_attachment_with_the_sniffed_type(upload_client, ga
     download = await gallery_client.get(body["download_url"])
     assert download.status == 200
     assert download.headers["Content-Type"] == "image/png"  # sniffed, not the client's
-    assert download.headers["Content-Disposition"].startswith('attachment; filename="fake.jpg"')
+    # the name keeps the client's stem, with the extension of what the file really is
+    assert download.headers["Content-Disposition"].startswith('attachment; filename="fake.png"')
     assert await download.read() == data
 
 
