@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
-import asyncpg
 from aiohttp import web
 
-from shared.db import DB_POOL
+from shared.db import DATABASE_UNAVAILABLE, DB_POOL
 from shared.errors import Busy, KittehError
+from shared.storage import Storage
 
 log = logging.getLogger("kitteh")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorRenderer = Callable[[web.Request, KittehError], Awaitable[web.StreamResponse]]
 
-# What a lost or restarting database looks like from asyncpg: answer 503, never 500.
-DATABASE_UNAVAILABLE = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
-)
+# Whether this service writes the volume (upload, resize): then it is not ready without it.
+WRITES_VOLUME = web.AppKey("writes_volume", bool)
+PROBE_TIMEOUT = 1.0  # seconds; a probe that hangs is itself the answer "not ready"
 
 
 def json_error(error: KittehError) -> web.Response:
@@ -56,10 +51,12 @@ def error_middleware(render: ErrorRenderer = render_json_error):
                 raise
             return await render(request, http_error(error))
         except DATABASE_UNAVAILABLE as error:
-            log.warning("database unavailable during %s %s: %r", request.method, request.path,
-                        error)
-            return await render(request, Busy("The database is unavailable; try again soon.",
-                                              retry_after=5))
+            # OSError may be the volume as well as the database: either way the request may
+            # succeed when repeated, so 503 + Retry-After, never 500.
+            log.warning("database or volume unavailable during %s %s: %r", request.method,
+                        request.path, error)
+            return await render(request, Busy("The service is briefly unavailable (database or "
+                                              "storage); try again soon.", retry_after=5))
 
     return middleware
 
@@ -77,15 +74,53 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: Postgres answers within a second."""
+    """Readiness: Postgres answers within a second, and, for a service that writes the
+    volume, the volume is there and writable. The volume is reported for every service, but
+    does not hold back one that only reads it (the gallery hands files to nginx by
+    X-Accel-Redirect). Failures are reported in the body, never raised."""
+    app = request.app
+    body: dict[str, str] = {}
+    gating = ["database"]
     try:
-        async with asyncio.timeout(1):
-            await request.app[DB_POOL].fetchval("SELECT 1")
-    except Exception as error:  # any failure means "not ready", reported, never raised
-        return web.json_response({"status": "unavailable", "database": repr(error)}, status=503)
-    return web.json_response({"status": "ok"})
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await app[DB_POOL].fetchval("SELECT 1")
+        body["database"] = "ok"
+    except Exception as error:  # any failure means "not ready"
+        body["database"] = repr(error)
+    storage = _storage(app)
+    if storage is not None:
+        writes = app.get(WRITES_VOLUME, False)
+        if writes:
+            gating.append("volume")
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                body["volume"] = await loop.run_in_executor(
+                    None, volume_problem, storage.root, writes) or "ok"
+        except TimeoutError:
+            body["volume"] = f"no answer within {PROBE_TIMEOUT:g} s"
+    ready = all(body[name] == "ok" for name in gating)
+    return web.json_response({"status": "ok" if ready else "unavailable", **body},
+                             status=200 if ready else 503)
 
 
-def add_probe_routes(app: web.Application) -> None:
+def _storage(app: web.Application) -> Storage | None:
+    """The service's volume. Each service keeps its Storage under a key of its own; the probe
+    finds it by type so that no service has to register it twice."""
+    return next((value for value in app.values() if isinstance(value, Storage)), None)
+
+
+def volume_problem(root: Path, writable: bool) -> str | None:
+    """What is wrong with the volume at ``root``, or None. Blocking: run it in an executor."""
+    if not root.is_dir():
+        return f"{root} is not a directory (volume not mounted?)"
+    wanted = os.R_OK | os.X_OK | (os.W_OK if writable else 0)
+    if not os.access(root, wanted):
+        return f"{root} is not {'writable' if writable else 'readable'} by this process"
+    return None
+
+
+def add_probe_routes(app: web.Application, writes_volume: bool = False) -> None:
+    app[WRITES_VOLUME] = writes_volume
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

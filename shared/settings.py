@@ -79,6 +79,21 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KITTEH_RECONCILE_INTERVAL", "5",
              "Seconds between the resize service's sweeps for pending or stale variants.",
              "resize"),
+    Variable("KITTEH_SWEEP_INTERVAL", "600",
+             "Seconds between the resize service's sweeps of the volume (orphan image "
+             "directories, stale temp files, rows whose original is gone); 0: never "
+             "(run `python -m services.resize.sweep` yourself).", "resize"),
+    Variable("KITTEH_TEMP_MAX_AGE", "3600",
+             "Seconds before the sweeper removes a temp file or an image directory that has "
+             "no row (younger ones may belong to an upload in progress).", "resize"),
+    Variable("KITTEH_UPLOAD_REPLICAS", "1",
+             "Local runner: upload processes to start; replica n (from 0) listens on "
+             "KITTEH_UPLOAD_PORT + 10·n, the gateway balances over all. 0: none (run your own "
+             "on KITTEH_UPLOAD_PORT).", "runner"),
+    Variable("KITTEH_RESIZE_REPLICAS", "1",
+             "Local runner: resize processes to start, on KITTEH_RESIZE_PORT + 10·n. 0: none; "
+             "uploads still succeed and variant URLs show the original until one runs.",
+             "runner"),
     Variable("KITTEH_RATE_LIMIT", "120",
              "Uploads per minute per client address at the gateway (429 above).", "gateway"),
     # Set by the runner (or compose) for the nginx templates in deploy/nginx/:

@@ -1,5 +1,6 @@
 from services.resize.app import create_app
-from shared.config import ResizeConfig
+from services.resize.config import ResizeServiceConfig
 from shared.serve import serve
 
-serve("resize", ResizeConfig.from_env, create_app)
+serve("resize", ResizeServiceConfig.from_env,
+      lambda config: create_app(config.resize, sweep=config.sweep))

@@ -2,31 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
+from services.resize.config import SweepConfig
 from services.resize.engine import PillowEngine, ResizeEngine
-from services.resize.keys import CONFIG, ENGINE, STORAGE, WORKERS
-from services.resize.reconciler import reconciler
+from services.resize.keys import CONFIG, ENGINE, STOPPING, STORAGE, SWEEP_SOON, WORKERS
+from services.resize.periodic import mark_stopping, periodic
+from services.resize.reconciler import reconcile
 from services.resize.routes import setup_routes
+from services.resize.sweeper import sweep
 from services.resize.workers import Workers
 from shared.config import ResizeConfig
-from shared.db import pool_context
+from shared.db import DB_POOL, pool_context
 from shared.http import error_middleware
 from shared.imaging import configure_pillow
 from shared.storage import Storage
 
 
 def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
-               run_reconciler: bool = True) -> web.Application:
+               run_reconciler: bool = True, sweep: SweepConfig | None = None) -> web.Application:
+    """``sweep``: run the volume sweeper periodically (``python -m services.resize`` does;
+    tests that share one database between apps on different volumes must not)."""
     app = web.Application(middlewares=[error_middleware()])
     app[CONFIG] = config
     app[STORAGE] = Storage(config.storage_dir)
     app[ENGINE] = engine or PillowEngine()
     app[WORKERS] = Workers(config.workers, config.queue)
+    app[STOPPING] = asyncio.Event()
+    app[SWEEP_SOON] = asyncio.Event()
     configure_pillow(config.max_pixels)
+    app.on_shutdown.append(mark_stopping)
+    # Cleanup runs in reverse: the loops stop first, then the executor, then the pool.
+    app.cleanup_ctx.append(prepare_storage)
     app.cleanup_ctx.append(pool_context(config.database_url))
     app.cleanup_ctx.append(app[WORKERS].lifetime)
     if run_reconciler:
-        app.cleanup_ctx.append(reconciler)
+        app.cleanup_ctx.append(periodic("reconciler", config.reconcile_interval, reconcile))
+    if sweep is not None and sweep.interval > 0:
+        app.cleanup_ctx.append(periodic("sweeper", sweep.interval,
+                                        sweep_pass(sweep.temp_max_age), wake=SWEEP_SOON))
     setup_routes(app)
     return app
+
+
+async def prepare_storage(app: web.Application) -> AsyncIterator[None]:
+    """The volume's layout exists before the first write (and /readyz can find it)."""
+    app[STORAGE].prepare()
+    yield
+
+
+def sweep_pass(max_age: int):
+    async def run(app: web.Application) -> None:
+        await sweep(app[DB_POOL], app[STORAGE], max_age)
+
+    return run

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from aiohttp import web
 
-from services.resize.jobs import claim, make_variants
-from services.resize.keys import CONFIG, ENGINE, STORAGE, WORKERS
+from services.resize.jobs import (
+    OriginalMissing,
+    RenderFailed,
+    claim,
+    claim_lost,
+    exists,
+    make_variants,
+)
+from services.resize.keys import ENGINE, STORAGE, SWEEP_SOON, WORKERS
 from shared.db import DB_POOL
-from shared.errors import NotFound
+from shared.errors import Busy, NotFound
 from shared.images import ImageRecord
 from shared.queries import image_by_storage_key, image_by_token
 from shared.variants import KINDS
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 WAIT_STEP = 0.05
+# How long a request waits for a variant another process is making. Beyond that the answer is
+# 503, and the gateway shows the original instead: a slow variant never stalls a page.
+WAIT_FOR_OTHERS_SECONDS = 10.0
+STATE = "SELECT state FROM variants WHERE image_id = $1 AND kind = $2"
 
 
 async def make_all(request: web.Request) -> web.Response:
@@ -25,26 +37,42 @@ async def make_all(request: web.Request) -> web.Response:
     if image is None:
         raise NotFound("No image has that token.")
     specs = await claim(app[DB_POOL], image, KINDS)
-    await make_variants(app[DB_POOL], app[STORAGE], app[ENGINE], app[WORKERS], image, specs)
+    try:
+        await make_variants(app[DB_POOL], app[STORAGE], app[ENGINE], app[WORKERS], image,
+                            specs)
+    except RenderFailed as error:  # recorded; the states below say so
+        _sweep_soon_if_lost(app, error)
     refreshed = await image_by_token(app[DB_POOL], image.token)
-    assert refreshed is not None
+    if refreshed is None:  # deleted while we worked
+        raise NotFound("No image has that token.")
     return web.json_response({v.kind: v.state for v in refreshed.variants})
 
 
 async def variant_on_demand(request: web.Request) -> web.StreamResponse:
     """GET /i/{shard}/{key}/{kind}.{ext}: the gateway's fallback for a variant file that is
-    not on the volume (not made yet, or lost). Makes it, writes it, returns it."""
+    not on the volume (not made yet, or lost). Makes it, writes it, returns it.
+
+    Any answer but the file is 404 (no such image) or 503 (not now): on 503 the gateway
+    serves the original, uncached, so a page never shows a broken image."""
     app = request.app
     key, kind, ext = (request.match_info[k] for k in ("key", "kind", "ext"))
     image = await image_by_storage_key(app[DB_POOL], key)
     if image is None or kind not in KINDS or ext != image.format.variant_extension:
         raise NotFound("No such image file.")
-    storage = app[STORAGE]
-    path = storage.path(key, kind, ext)
-    if not path.exists():
-        await _make_missing(request, image)
-    if not path.exists():  # somebody else holds the claim: wait for their file
-        await _wait_for(path, app[CONFIG].reconcile_interval * 6)
+    path = app[STORAGE].path(key, kind, ext)
+    if not await exists(path):
+        try:
+            await _make_missing(request, image)
+        except RenderFailed as error:
+            _sweep_soon_if_lost(app, error)
+            raise Busy("This variant cannot be made; showing the original.",
+                       retry_after=60) from None
+    if not await exists(path):
+        if await app[DB_POOL].fetchval(STATE, image.id, kind) != "working":
+            # Failed and waiting for its next retry: nothing to wait for.
+            raise Busy("This variant is not available yet; showing the original.",
+                       retry_after=60)
+        await _wait_for(path, WAIT_FOR_OTHERS_SECONDS)  # another process is making it
     return web.FileResponse(path, headers={
         "Cache-Control": IMMUTABLE, "Content-Type": image.format.variant_content_type,
         "X-Content-Type-Options": "nosniff"})
@@ -52,16 +80,22 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
 
 async def _make_missing(request: web.Request, image: ImageRecord) -> None:
     app = request.app
-    storage = app[STORAGE]
-    missing = [k for k in KINDS
-               if not storage.path(image.storage_key, k, image.format.variant_extension).exists()]
-    specs = await claim(app[DB_POOL], image, missing, force=True)
-    await make_variants(app[DB_POOL], storage, app[ENGINE], app[WORKERS], image, specs)
+    storage, pool = app[STORAGE], app[DB_POOL]
+    ext = image.format.variant_extension
+    missing = [k for k in KINDS if not await exists(storage.path(image.storage_key, k, ext))]
+    specs = await claim(pool, image, missing) + await claim_lost(pool, storage, image, missing)
+    specs.sort(key=lambda s: s.width, reverse=True)
+    await make_variants(pool, storage, app[ENGINE], app[WORKERS], image, specs)
 
 
-async def _wait_for(path, seconds: float) -> None:
+def _sweep_soon_if_lost(app: web.Application, error: RenderFailed) -> None:
+    if isinstance(error, OriginalMissing):
+        app[SWEEP_SOON].set()  # the sweeper decides about the row, with its safeguards
+
+
+async def _wait_for(path: Path, seconds: float) -> None:
     for _ in range(int(seconds / WAIT_STEP)):
-        if path.exists():
+        if await exists(path):
             return
         await asyncio.sleep(WAIT_STEP)
-    raise NotFound("This variant could not be made.")
+    raise Busy("This variant is still being made; try again shortly.", retry_after=2)

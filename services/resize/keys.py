@@ -1,5 +1,7 @@
 """Typed keys for what the resize app keeps."""
 
+import asyncio
+
 from aiohttp import web
 
 from services.resize.engine import ResizeEngine
@@ -11,3 +13,7 @@ CONFIG = web.AppKey("config", ResizeConfig)
 STORAGE = web.AppKey("storage", Storage)
 ENGINE = web.AppKey("engine", ResizeEngine)
 WORKERS = web.AppKey("workers", Workers)
+# Set when shutdown begins: background loops take no new work after it.
+STOPPING = web.AppKey("stopping", asyncio.Event)
+# Set to have the sweeper run now rather than at its next interval (an original is missing).
+SWEEP_SOON = web.AppKey("sweep_soon", asyncio.Event)

@@ -1,19 +1,23 @@
-"""Finishes variants nobody is making: pending after an outage, or claimed by a process that
-died. Runs in every resize process; ``FOR UPDATE SKIP LOCKED`` keeps them from colliding."""
+"""Finishes variants nobody is making: pending after an outage (resize down, Postgres down),
+claimed by a process that died, or failed and due for another try. Runs in every resize
+process; ``FOR UPDATE SKIP LOCKED`` keeps them from claiming the same rows."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.resize.jobs import claim_backlog, make_variants, specs_for
-from services.resize.keys import CONFIG, ENGINE, STORAGE, WORKERS
+from services.resize.jobs import (
+    OriginalMissing,
+    RenderFailed,
+    claim_backlog,
+    make_variants,
+    specs_for,
+)
+from services.resize.keys import ENGINE, STOPPING, STORAGE, SWEEP_SOON, WORKERS
 from shared.db import DB_POOL
-from shared.http import DATABASE_UNAVAILABLE
 from shared.images import ImageRecord
 from shared.queries import IMAGE_COLUMNS
 
@@ -22,39 +26,29 @@ log = logging.getLogger("kitteh.resize")
 IMAGES_BY_ID = f"SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = ANY($1::bigint[])"
 
 
+async def reconcile(app: web.Application) -> None:
+    """One pass: batches until the backlog is empty or shutdown begins."""
+    while not app[STOPPING].is_set() and await reconcile_once(app):
+        pass
+
+
 async def reconcile_once(app: web.Application) -> int:
     """Claim a batch of backlog and make it; returns how many images were worked on."""
-    pool = app[DB_POOL]
-    claimed = await claim_backlog(pool, limit=app[WORKERS].threads * 3)
+    pool, workers = app[DB_POOL], app[WORKERS]
+    # About one image per worker thread and some to queue: enough to keep the cores busy,
+    # few enough that other processes find work too.
+    claimed = await claim_backlog(pool, limit=workers.threads * 3)
     if not claimed:
         return 0
-    for row in await pool.fetch(IMAGES_BY_ID, list(claimed)):
-        image = ImageRecord.from_row(row)
-        try:
-            await make_variants(pool, app[STORAGE], app[ENGINE], app[WORKERS], image,
-                                specs_for(image, claimed[image.id]), wait_for_room=True)
-        except Exception:  # recorded by make_variants; go on with the rest of the batch
-            log.warning("reconciler could not finish %s", image.name)
+    images = [ImageRecord.from_row(row) for row in await pool.fetch(IMAGES_BY_ID, list(claimed))]
+    results = await asyncio.gather(*(
+        make_variants(pool, app[STORAGE], app[ENGINE], workers, image,
+                      specs_for(image, claimed[image.id]), wait_for_room=True)
+        for image in images), return_exceptions=True)
+    for result in results:
+        if isinstance(result, OriginalMissing):
+            app[SWEEP_SOON].set()  # the sweeper decides about the row, with its safeguards
+        elif isinstance(result, BaseException) and not isinstance(result, RenderFailed):
+            raise result  # the database went away: the loop retries after its pause
+        # RenderFailed: recorded and logged by make_variants; the rest of the batch went on
     return len(claimed)
-
-
-async def reconciler(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: the loop runs for the app's lifetime and is cancelled at shutdown."""
-    task = asyncio.create_task(_loop(app), name="reconciler")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _loop(app: web.Application) -> None:
-    interval = app[CONFIG].reconcile_interval
-    while True:
-        try:
-            while await reconcile_once(app):
-                pass  # keep going while there is backlog
-        except DATABASE_UNAVAILABLE as error:
-            log.warning("reconciler: database unavailable (%r); retrying", error)
-        except Exception:
-            log.exception("reconciler pass failed")
-        await asyncio.sleep(interval)

@@ -10,4 +10,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/variants/{token}", handlers.make_all)
     app.router.add_get(r"/i/{shard:[0-9a-f]{2}}/{key:[0-9a-f]{32}}/{kind:[a-z]+}.{ext:[a-z]+}",
                        handlers.variant_on_demand)
-    add_probe_routes(app)
+    add_probe_routes(app, writes_volume=True)

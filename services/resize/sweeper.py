@@ -1,0 +1,235 @@
+"""Keeping the volume and the rows in step after crashes.
+
+An upload places its original inside the transaction that inserts its row, so a crash (or
+SIGKILL) at the wrong moment can leave, never anything a user sees, but:
+
+- a temp file: an upload being received (``tmp/upload-*``) or a variant being written
+  (``.tmp-*`` beside it);
+- an image directory with no row (the transaction did not commit, or a variant was written
+  for an image deleted meanwhile);
+- a row whose original file is gone (the commit went through but its answer was lost, so the
+  upload took its file back out; or a disk was restored from an older backup);
+- a ready variant whose file is gone.
+
+One sweep walks the volume once, then compares it with the rows. Files and directories are
+removed only when older than ``max_age`` (younger ones may belong to an upload in progress).
+Rows are compared only if they were committed before the walk began: their files were in
+place by then. Rows whose original is missing are removed (nothing can be served from them,
+and a retried upload of the same bytes would be answered with the broken one); ready
+variants whose file is missing go back to pending for the reconciler. If a large share of
+the originals seem missing, the volume is probably not mounted: then the sweep reports and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+
+from shared.formats import BY_CONTENT_TYPE
+from shared.storage import KEY_PATTERN, TEMP_PREFIX, Storage
+
+log = logging.getLogger("kitteh.sweeper")
+
+# One sweeper at a time across all resize processes: a Postgres advisory lock on this key.
+SWEEP_LOCK = 0x6B69_7474_6568_5357  # "kittehSW"
+BATCH = 1000
+# Above this share of missing originals (and at least MIN_SUSPICIOUS rows), suspect the
+# volume rather than the rows.
+SUSPICIOUS_SHARE = 0.10
+MIN_SUSPICIOUS = 10
+
+ROWS = """
+    SELECT i.id, i.name, i.storage_key, i.content_type,
+           coalesce(array_agg(v.kind) FILTER (WHERE v.state = 'ready'
+                                              AND v.updated_at < $2), '{}') AS ready
+      FROM images i LEFT JOIN variants v ON v.image_id = i.id
+     WHERE i.id > $1 AND i.created_at < $2
+     GROUP BY i.id
+     ORDER BY i.id
+     LIMIT $3
+"""
+KEYS_WITH_ROWS = "SELECT storage_key FROM images WHERE storage_key = ANY($1::text[])"
+REMOVE_ROWS = "DELETE FROM images WHERE id = ANY($1::bigint[]) AND created_at < $2"
+RESET_VARIANT = """
+    UPDATE variants SET state = 'pending', bytes = NULL, claimed_at = NULL, updated_at = now()
+     WHERE image_id = $1 AND kind = ANY($2::text[]) AND state = 'ready' AND updated_at < $3
+"""
+
+
+@dataclass
+class SweepReport:
+    temp_files: list[str] = field(default_factory=list)  # removed
+    orphan_dirs: list[str] = field(default_factory=list)  # storage keys, removed
+    lost_originals: list[str] = field(default_factory=list)  # image names
+    lost_variants: list[str] = field(default_factory=list)  # "name/kind", set to pending
+    removed_rows: int = 0
+    refused: str | None = None  # why rows were left alone
+    skipped: bool = False  # another process was sweeping
+    dry_run: bool = False  # found, not changed
+
+    def summary(self) -> str:
+        if self.skipped:
+            return "another process is sweeping; skipped"
+        done = "found" if self.dry_run else "removed"
+        parts = [f"{len(self.temp_files)} temp file(s) {done}",
+                 f"{len(self.orphan_dirs)} orphan image dir(s) {done}",
+                 f"{len(self.lost_originals)} row(s) with a missing original "
+                 f"({self.removed_rows} removed)",
+                 f"{len(self.lost_variants)} lost variant(s) "
+                 f"{'found' if self.dry_run else 'set to pending'}"]
+        if self.refused:
+            parts.append(f"REFUSED to change rows: {self.refused}")
+        return "; ".join(parts)
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.temp_files or self.orphan_dirs or self.removed_rows
+                    or self.lost_variants)
+
+
+@dataclass
+class VolumeScan:
+    dirs: dict[str, tuple[float, set[str]]]  # storage key -> (mtime, file names)
+    temp_files: list[tuple[str, float]]  # path, mtime
+
+
+def scan_volume(storage: Storage) -> VolumeScan:
+    """Every image directory with its files, and every temp file. Blocking."""
+    dirs: dict[str, tuple[float, set[str]]] = {}
+    temps: list[tuple[str, float]] = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(storage.temp_dir):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False):
+                    temps.append((entry.path, entry.stat(follow_symlinks=False).st_mtime))
+    for shard in _subdirs(storage.root):
+        if len(shard.name) != 2:
+            continue  # tmp/ and anything that is not a shard
+        for image_dir in _subdirs(shard.path):
+            if not KEY_PATTERN.match(image_dir.name) or image_dir.name[:2] != shard.name:
+                continue
+            names: set[str] = set()
+            with contextlib.suppress(FileNotFoundError):  # removed while we looked
+                mtime = image_dir.stat(follow_symlinks=False).st_mtime
+                for entry in os.scandir(image_dir.path):
+                    if entry.name.startswith(TEMP_PREFIX):
+                        with contextlib.suppress(FileNotFoundError):
+                            temps.append((entry.path, entry.stat(follow_symlinks=False).st_mtime))
+                    else:
+                        names.add(entry.name)
+                dirs[image_dir.name] = (mtime, names)
+    return VolumeScan(dirs, temps)
+
+
+def _subdirs(path) -> list[os.DirEntry]:
+    try:
+        return [e for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def remove_old_files(paths: list[tuple[str, float]], older_than: float) -> list[str]:
+    removed = []
+    for path, mtime in paths:
+        if mtime < older_than:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed.append(path)
+    return removed
+
+
+def remove_dirs_still_old(storage: Storage, keys: list[str], older_than: float) -> list[str]:
+    """Remove image directories, looking at each one's age again just before: an upload of
+    the same bytes that placed a file since the walk makes it young again."""
+    removed = []
+    for key in keys:
+        try:
+            if storage.image_dir(key).stat().st_mtime >= older_than:
+                continue
+        except FileNotFoundError:
+            continue
+        storage.remove_image(key)
+        removed.append(key)
+    return removed
+
+
+async def sweep(pool: asyncpg.Pool, storage: Storage, max_age: float,
+                dry_run: bool = False) -> SweepReport:
+    """One sweep, unless another process holds the sweep lock."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK):
+            return SweepReport(skipped=True)
+        try:
+            report = await _sweep(conn, storage, max_age, dry_run)
+        finally:
+            with contextlib.suppress(Exception):  # a lost connection releases it anyway
+                await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
+    if report.changed_anything or report.lost_originals or report.refused:
+        log.warning("sweep: %s", report.summary())
+    return report
+
+
+async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
+                 dry_run: bool) -> SweepReport:
+    loop = asyncio.get_running_loop()
+    report = SweepReport(dry_run=dry_run)
+    # Database time, taken before the walk: rows committed before it had their files in place
+    # before the walk started.
+    walk_started: datetime = await conn.fetchval("SELECT now()")
+    scan = await loop.run_in_executor(None, scan_volume, storage)
+    older_than = time.time() - max_age
+
+    old_temps = [(p, m) for p, m in scan.temp_files if m < older_than]
+    report.temp_files = [p for p, _ in old_temps] if dry_run else \
+        await loop.run_in_executor(None, remove_old_files, old_temps, older_than)
+
+    old_dirs = [key for key, (mtime, _) in scan.dirs.items() if mtime < older_than]
+    orphans = []
+    for start in range(0, len(old_dirs), BATCH):
+        batch = old_dirs[start:start + BATCH]
+        with_rows = {r["storage_key"] for r in await conn.fetch(KEYS_WITH_ROWS, batch)}
+        orphans += [key for key in batch if key not in with_rows]
+    report.orphan_dirs = orphans if dry_run else \
+        await loop.run_in_executor(None, remove_dirs_still_old, storage, orphans, older_than)
+
+    lost_rows: list[asyncpg.Record] = []
+    lost_variants: list[tuple[asyncpg.Record, list[str]]] = []
+    checked = 0
+    last_id = 0
+    while rows := await conn.fetch(ROWS, last_id, walk_started, BATCH):
+        last_id = rows[-1]["id"]
+        checked += len(rows)
+        for row in rows:
+            fmt = BY_CONTENT_TYPE[row["content_type"]]
+            _, names = scan.dirs.get(row["storage_key"], (0.0, set()))
+            if f"original.{fmt.extension}" not in names:
+                lost_rows.append(row)
+                continue
+            gone = [k for k in row["ready"] if f"{k}.{fmt.variant_extension}" not in names]
+            if gone:
+                lost_variants.append((row, gone))
+    report.lost_originals = [r["name"] for r in lost_rows]
+    report.lost_variants = [f"{r['name']}/{k}" for r, kinds in lost_variants for k in kinds]
+
+    if lost_rows and len(lost_rows) >= max(MIN_SUSPICIOUS, SUSPICIOUS_SHARE * checked):
+        report.refused = (f"{len(lost_rows)} of {checked} originals are missing; is the volume "
+                          f"at {storage.root} the right one, and mounted?")
+        return report
+    if dry_run:
+        return report
+    for row, kinds in lost_variants:
+        await conn.execute(RESET_VARIANT, row["id"], kinds, walk_started)
+    if lost_rows:
+        status = await conn.execute(REMOVE_ROWS, [r["id"] for r in lost_rows], walk_started)
+        report.removed_rows = int(status.split()[-1])
+        # Their directories (variants, perhaps) are now orphans: the next sweep removes them
+        # once they are old enough, with the same care as any other orphan.
+    return report
