@@ -18,6 +18,11 @@ from deploy.system import is_root, require
 DATABASE = "kitteh"
 
 
+def socket_url(base: Path) -> str:
+    """The URL of the cluster kept in ``base`` (known before it runs)."""
+    return f"postgresql://postgres@/{DATABASE}?host={base / 'run'}"
+
+
 class LocalPostgres:
     def __init__(self, base: Path, log_file: Path):
         self.base = base
@@ -29,7 +34,7 @@ class LocalPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@/{DATABASE}?host={self.socket_dir}"
+        return socket_url(self.base)
 
     def _as_owner(self, *command: str | os.PathLike) -> list[str]:
         args = [str(c) for c in command]

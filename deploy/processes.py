@@ -39,7 +39,9 @@ class Child:
         """The exit status if the child has exited, else None."""
         return None if self.process is None else self.process.poll()
 
-    def stop(self, timeout: float = 20) -> None:
+    # Longer than a service's own graceful stop (up to 30 s for requests in progress, 5 s
+    # more for aiohttp's shutdown, 10 s for the resize loops): SIGKILL is for a hung child.
+    def stop(self, timeout: float = 60) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(self.stop_signal)
             try:

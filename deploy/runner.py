@@ -5,8 +5,12 @@
 1. PostgreSQL: an embedded cluster in the data directory (Unix socket only), unless
    ``DATABASE_URL`` names a server;
 2. migrations (``python -m shared.migrate``) and the assets build;
-3. resize, upload and gallery (``python -m services.<name>``), each on loopback;
-4. the assets nginx and the gateway nginx, rendered from ``deploy/nginx/*.conf.template``;
+3. resize, upload and gallery (``python -m services.<name>``), each on loopback; upload and
+   resize as ``KITTEH_UPLOAD_REPLICAS`` / ``KITTEH_RESIZE_REPLICAS`` processes (default 1;
+   replica n listens on the service's port + 10·n; 0 starts none, and the gateway still
+   points at the service's port, for a process started by hand or by a test);
+4. the assets nginx and the gateway nginx, rendered from ``deploy/nginx/*.conf.template``,
+   the gateway balancing over every replica;
 5. waits for every ``/healthz``, prints the URL, and supervises: a child that dies is
    reported with the tail of its log and the runner exits non-zero. SIGINT or SIGTERM
    stops everything it started, gateway first, database last.
@@ -22,17 +26,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploy import nginx
-from deploy.postgres import LocalPostgres
+from deploy.postgres import LocalPostgres, socket_url
 from deploy.processes import Child, clean_stale_pid_files, process_mentions
 from deploy.system import MissingProgram, require
 from shared.config import ConfigError, Env
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = ("resize", "upload", "gallery")  # start order; resize first, upload calls it
+REPLICATED = ("upload", "resize")  # the services that may run as several processes
+REPLICA_PORT_STEP = 10  # replica n of a service listens on its port + 10·n
+MAX_REPLICAS = 16
 READY_TIMEOUT = 60
 
 
@@ -41,15 +49,34 @@ class RunnerError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Replica:
+    """One process of a service: ``upload`` is the first, ``upload-2`` the second..."""
+
+    service: str
+    index: int
+    port: int
+
+    @property
+    def name(self) -> str:
+        return self.service if self.index == 0 else f"{self.service}-{self.index + 1}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
 class RunnerConfig:
     data_dir: Path
     database_url: str | None
     gateway_host: str
     ports: dict[str, int]  # gateway, upload, resize, gallery, assets
+    replicas: dict[str, int]  # upload, resize, gallery: processes to start
 
     @classmethod
-    def from_env(cls) -> RunnerConfig:
-        env = Env()
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerConfig:
+        environ = os.environ if environ is None else environ
+        env = Env(environ)
         ports = {
             "gateway": env.port("KITTEH_PORT"),
             "upload": env.port("KITTEH_UPLOAD_PORT"),
@@ -57,18 +84,46 @@ class RunnerConfig:
             "gallery": env.port("KITTEH_GALLERY_PORT"),
             "assets": env.port("KITTEH_ASSETS_PORT"),
         }
-        if len(set(ports.values())) != len(ports):
-            raise ConfigError(f"two parts would share a port: {ports}")
-        return cls(
+        replicas = {"gallery": 1, **{
+            name: env.integer(f"KITTEH_{name.upper()}_REPLICAS", minimum=0, maximum=MAX_REPLICAS)
+            for name in REPLICATED}}
+        config = cls(
             data_dir=Path(env.raw("KITTEH_DATA_DIR")).expanduser().resolve(),
-            database_url=os.environ.get("DATABASE_URL") or None,
+            database_url=environ.get("DATABASE_URL") or None,
             gateway_host=env.text("KITTEH_GATEWAY_HOST"),
             ports=ports,
+            replicas=replicas,
         )
+        taken = [port for _, port in config.all_ports()]
+        if len(set(taken)) != len(taken):
+            raise ConfigError(f"two parts would share a port: {dict(config.all_ports())}; "
+                              f"replicas use the service's port + {REPLICA_PORT_STEP}·n")
+        return config
 
     @property
     def url(self) -> str:
         return f"http://{self.gateway_host}:{self.ports['gateway']}/"
+
+    def replica(self, service: str, index: int) -> Replica:
+        return Replica(service, index, self.ports[service] + REPLICA_PORT_STEP * index)
+
+    def replicas_of(self, service: str) -> list[Replica]:
+        return [self.replica(service, n) for n in range(self.replicas[service])]
+
+    def all_ports(self) -> list[tuple[str, int]]:
+        """Every port the stack listens on, named by what listens there."""
+        ports = [(name, self.ports[name]) for name in ("gateway", "assets")]
+        for service in SERVICES:
+            # A service with no replicas still reserves its port: the gateway points there.
+            ports += [(r.name, r.port) for r in self.replicas_of(service)] \
+                or [(service, self.ports[service])]
+        return ports
+
+    def upstream(self, service: str) -> list[str]:
+        """host:port of every replica; with none, the service's own port (nothing listens
+        there until someone starts a process; the gateway handles that as a service down)."""
+        return [r.address for r in self.replicas_of(service)] \
+            or [f"127.0.0.1:{self.ports[service]}"]
 
 
 class Stack:
@@ -80,8 +135,10 @@ class Stack:
         self.run_dir = data / "run"
         self.assets_dir = data / "assets"
         self.children: list[Child] = []
-        self.postgres: LocalPostgres | None = None
-        self.database_url = config.database_url or ""
+        self.postgres: LocalPostgres | None = None  # set once this runner started it
+        # The embedded cluster's URL is known before it starts: tests start extra service
+        # processes with service_env() of a stack that is already running.
+        self.database_url = config.database_url or socket_url(data / "postgres")
 
     # -- start -------------------------------------------------------------------------
 
@@ -97,14 +154,15 @@ class Stack:
                                           self.logs / "postgres.log")
             self.postgres.ensure_cluster()
             self.postgres.start()
-            self.database_url = self.postgres.url
         self._run_step("migrate", [sys.executable, "-m", "shared.migrate"])
         self._run_step("assets", [sys.executable, "-m", "deploy.build_assets",
                                   str(self.assets_dir)])
-        for name in SERVICES:
-            self._start_child(name, [sys.executable, "-m", f"services.{name}"])
-        for name in SERVICES:
-            self._wait_healthy(name, self.config.ports[name])
+        replicas = [r for name in SERVICES for r in self.config.replicas_of(name)]
+        for replica in replicas:
+            self._start_child(replica.name, [sys.executable, "-m", f"services.{replica.service}"],
+                              env=self.service_env(replica))
+        for replica in replicas:
+            self._wait_healthy(replica.name, replica.port)
         for name in ("assets", "gateway"):
             self._start_nginx(name, programs["nginx"])
         self._wait_healthy("assets", self.config.ports["assets"])
@@ -127,14 +185,16 @@ class Stack:
         runner_pid.write_text(f"{os.getpid()}\n")
 
     def _check_ports_free(self) -> None:
-        for name, port in self.config.ports.items():
+        for name, port in self.config.all_ports():
             host = self.config.gateway_host if name == "gateway" else "127.0.0.1"
             with socket.socket() as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((host, port))
                 except OSError:
-                    variable = "KITTEH_PORT" if name == "gateway" else f"KITTEH_{name.upper()}_PORT"
+                    service = name.split("-")[0]
+                    variable = "KITTEH_PORT" if name == "gateway" \
+                        else f"KITTEH_{service.upper()}_PORT"
                     raise RunnerError(f"port {port} for {name} is in use; "
                                       f"set {variable} to a free port") from None
 
@@ -156,6 +216,17 @@ class Stack:
             "KITTEH_RUNNER_DATA_DIR": str(self.config.data_dir),  # marks our children
         }
 
+    def service_env(self, replica: Replica) -> dict[str, str]:
+        """The environment of one service process: its own port and, for an upload replica,
+        a resize replica of its own (round robin), so that the eager variant work spreads
+        over every resize process. The reconcilers share whatever is left over."""
+        env = self.child_env()
+        env[f"KITTEH_{replica.service.upper()}_PORT"] = str(replica.port)
+        if replica.service == "upload":
+            resizers = self.config.upstream("resize")
+            env["KITTEH_RESIZE_URL"] = f"http://{resizers[replica.index % len(resizers)]}"
+        return env
+
     def _run_step(self, name: str, command: list[str]) -> None:
         result = subprocess.run(command, env=self.child_env(), cwd=REPO,
                                 capture_output=True, text=True)
@@ -165,9 +236,10 @@ class Stack:
             raise RunnerError(f"{name} failed:\n{result.stdout}{result.stderr}")
         say(result.stdout.strip())
 
-    def _start_child(self, name: str, command: list[str], stop_signal=signal.SIGTERM) -> Child:
+    def _start_child(self, name: str, command: list[str], stop_signal=signal.SIGTERM,
+                     env: dict[str, str] | None = None) -> Child:
         child = Child(name, command, self.logs / f"{name}.log", self.run_dir / f"{name}.pid",
-                      self.child_env(), stop_signal)
+                      env or self.child_env(), stop_signal)
         child.start()
         self.children.append(child)
         return child
@@ -176,8 +248,10 @@ class Stack:
         ports = self.config.ports
         env = Env()
         values = {
-            "KITTEH_UPLOAD_ADDR": f"127.0.0.1:{ports['upload']}",
-            "KITTEH_RESIZE_ADDR": f"127.0.0.1:{ports['resize']}",
+            # The template reads `server ${KITTEH_UPLOAD_ADDR};`: several replicas become
+            # several server lines by joining them with "; server ".
+            "KITTEH_UPLOAD_ADDR": "; server ".join(self.config.upstream("upload")),
+            "KITTEH_RESIZE_ADDR": "; server ".join(self.config.upstream("resize")),
             "KITTEH_GALLERY_ADDR": f"127.0.0.1:{ports['gallery']}",
             "KITTEH_ASSETS_ADDR": f"127.0.0.1:{ports['assets']}",
             "KITTEH_STORAGE_DIR": str(self.storage_dir),
