@@ -1,4 +1,4 @@
-"""Starting a service from the command line: config from the environment, logs, run_app."""
+"""Starting a service from the command line: config from the environment, logs, serving."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from shared.config import ConfigError
+from shared.graceful import run_until_stopped
 
 
 def serve(name: str, load_config: Callable[[], Any], create_app: Callable[[Any], web.Application]):
@@ -22,7 +23,7 @@ def serve(name: str, load_config: Callable[[], Any], create_app: Callable[[Any],
         level=config.log_level,
         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
     )
-    # run_app handles SIGINT and SIGTERM: stop accepting, let in-flight requests finish
-    # within shutdown_timeout, then run the cleanup contexts (pools, sessions, executors).
-    web.run_app(create_app(config), host=config.host, port=config.port,
-                shutdown_timeout=30, access_log=None, print=None)
+    # SIGINT and SIGTERM: stop accepting, let requests in progress finish (uploads still
+    # receiving their bodies included, which run_app would cut off), then run the cleanup
+    # contexts (pools, sessions, executors). See shared/graceful.py.
+    run_until_stopped(create_app(config), host=config.host, port=config.port)

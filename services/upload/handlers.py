@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import web
 
 from services.upload.delete import bearer_token, delete_image
@@ -9,7 +11,7 @@ from services.upload.ingest import IngestResult, ingest
 from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
 from services.upload.receive import receive_upload
 from services.upload.resize_client import request_variants
-from shared.db import DB_POOL
+from shared.db import DATABASE_UNAVAILABLE, DB_POOL
 from shared.images import image_json
 from shared.queries import image_by_token
 
@@ -20,9 +22,12 @@ async def _upload(request: web.Request) -> IngestResult:
     received = await receive_upload(request, app[STORAGE], limits)
     result = await ingest(app[DB_POOL], app[STORAGE], limits, received, app[IMAGE_WORKERS])
     if result.created and await request_variants(app, result.image.token):
-        refreshed = await image_by_token(app[DB_POOL], result.image.token)
-        if refreshed is not None:
-            result = IngestResult(refreshed, True, result.delete_token)
+        # Committed already: a database hiccup now must not turn the 201 into a 503 (the
+        # client would retry and get a 200 for an upload it was told had failed).
+        with contextlib.suppress(*DATABASE_UNAVAILABLE):
+            refreshed = await image_by_token(app[DB_POOL], result.image.token)
+            if refreshed is not None:
+                result = IngestResult(refreshed, True, result.delete_token)
     return result
 
 

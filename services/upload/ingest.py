@@ -23,6 +23,7 @@ from services.upload.filenames import stored_filename
 from services.upload.prepare import PreparedImage, prepare_image
 from services.upload.receive import ReceivedFile
 from shared.config import Limits
+from shared.db import DATABASE_UNAVAILABLE
 from shared.images import ImageRecord
 from shared.naming import candidate_name, token_for
 from shared.queries import image_by_sha256, image_by_token
@@ -105,8 +106,12 @@ async def _record(
             placed = await loop.run_in_executor(
                 None, storage.place, prepared.path, key, "original", info.format.extension)
             image = await image_by_token(conn, token)
-    except BaseException:
-        if placed is not None:  # the row was not committed: take the file back out
+    except BaseException as error:
+        # The row was not committed: take the file back out. Unless the connection broke:
+        # then COMMIT may have gone through with its answer lost, and removing the file would
+        # leave a committed row without its original. Kept, an uncommitted file is an orphan
+        # directory that the resize service's sweeper removes after KITTEH_TEMP_MAX_AGE.
+        if placed is not None and not isinstance(error, DATABASE_UNAVAILABLE):
             await loop.run_in_executor(None, storage.remove_image, key)
         raise
     assert image is not None

@@ -10,4 +10,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/images", handlers.api_upload)
     app.router.add_post("/upload", handlers.form_upload)
     app.router.add_delete("/api/images/{token}", handlers.api_delete)
-    add_probe_routes(app)
+    add_probe_routes(app, writes_volume=True)

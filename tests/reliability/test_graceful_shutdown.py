@@ -22,18 +22,11 @@ from tests.reliability.harness import (
     wait_until,
 )
 from tests.reliability.test_crash_mid_upload import BOUNDARY, CHUNK, multipart
-from tests.support import REPO
 
 pytestmark = pytest.mark.e2e
 
-# aiohttp's run_app drops the rest of a request body once shutdown begins; services started by
-# shared/serve.py stop gracefully only once it uses shared/graceful.py (diff in
-# docs/reliability.md). Strict: when that lands, this test must pass and the mark must go.
-SERVES_GRACEFULLY = "run_until_stopped" in (REPO / "shared" / "serve.py").read_text()
-
-
-@pytest.mark.xfail(not SERVES_GRACEFULLY, strict=True,
-                   reason="shared/serve.py still uses web.run_app (see docs/reliability.md)")
+# aiohttp's run_app drops the rest of a request body once shutdown begins; shared/serve.py
+# therefore serves through shared/graceful.py, which this test holds to its promise.
 async def test_sigterm_finishes_an_upload_in_flight_and_refuses_new_ones():
     stack = OwnStack.start_new("term-upload", KITTEH_UPLOAD_REPLICAS="0")
     upload_process = stack.service("upload").start()
