@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from deploy import nginx
+from shared import graceful
 from shared.config import Env, GalleryConfig, ResizeConfig, UploadConfig, database_url
 from shared.settings import BY_NAME
 from tests.support import REPO
@@ -546,13 +547,11 @@ def test_services_run_as_non_root_with_python_as_pid_1(services, stages):
     assert exec_form(stages["migrate"].all("CMD")[0])[1:] in runner_commands()
 
 
-def shutdown_timeout() -> int:
-    """run_app's shutdown_timeout in shared/serve.py: how long a stop may take."""
-    tree = ast.parse((REPO / "shared" / "serve.py").read_text())
-    values = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
-              for kw in node.keywords if kw.arg == "shutdown_timeout"]
-    assert len(values) == 1
-    return values[0]
+def shutdown_timeout() -> float:
+    """How long a service's stop may take: requests draining, then aiohttp's own shutdown
+    (shared/graceful.py, which shared/serve.py runs every service through)."""
+    assert "run_until_stopped(" in (REPO / "shared" / "serve.py").read_text()
+    return graceful.DRAIN_TIMEOUT + graceful.SHUTDOWN_TIMEOUT
 
 
 def runner_commands() -> list[list[str]]:
