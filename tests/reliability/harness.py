@@ -28,7 +28,8 @@ from PIL.PngImagePlugin import PngInfo
 
 from deploy.postgres import LocalPostgres
 from deploy.processes import Child
-from deploy.runner import RunnerConfig, Stack
+from deploy.runner import Stack
+from deploy.runner_config import RunnerConfig
 from tests.stack import RunningStack, stack_env
 from tests.support import file_form, open_dir, photo
 
