@@ -8,13 +8,17 @@ same run (so a noisy machine moves both), and they exit non-zero only when somet
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -121,6 +125,7 @@ def running_stack(**env: str) -> Iterator[object]:
 
     with tempfile.TemporaryDirectory(prefix="kitteh-bench-") as tmp:
         data_dir = Path(tmp)
+        data_dir.chmod(0o755)  # as root, PostgreSQL runs as the postgres user and must get in
         stack = RunningStack(data_dir, stack_env(data_dir, **env))
         say("starting the stack in", data_dir)
         started = time.monotonic()
@@ -188,3 +193,171 @@ def wrk(url: str, seconds: int = 5, connections: int = 16, threads: int = 2) -> 
         "socket_errors": sum(errors[:3]) + errors[4],  # connect, read, write, timeout
         "bad_status": errors[3],  # responses that were not 2xx or 3xx
     }
+
+
+# -- processes and HTTP ------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {seconds} s")
+
+
+@contextlib.contextmanager
+def background(args: Sequence[str], port: int, log: Path) -> Iterator[subprocess.Popen]:
+    """A baseline server as a child process, up once ``port`` accepts; stopped afterwards."""
+    with log.open("w") as out:
+        child = subprocess.Popen(list(args), cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@contextlib.contextmanager
+def bare_nginx(root: Path) -> Iterator[tuple[str, int]]:
+    """nginx serving ``root`` as static files with nothing else configured: no access log,
+    no headers, the same worker count as the gateway (one per core). Yields its URL and the
+    master's pid."""
+    program = require("nginx")["nginx"]
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="kitteh-bench-nginx-") as tmp:
+        work = Path(tmp)
+        conf = work / "nginx.conf"
+        conf.write_text(f"""worker_processes auto;
+pid {work}/nginx.pid;
+error_log {work}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    types {{ image/jpeg jpg; image/png png; text/html html; }}
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {work}/body;
+    proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi;
+    scgi_temp_path {work}/scgi;
+    server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+""")
+        with background([str(program), "-c", str(conf), "-p", str(work), "-g", "daemon off;"],
+                        port, work / "stdout.log") as master:
+            yield f"http://127.0.0.1:{port}", master.pid
+
+
+def request(method: str, url: str, body: bytes | Iterator[bytes] | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, bytes]:
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
+                     body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def multipart(data: bytes, filename: str, content_type: str = "image/jpeg") -> tuple[bytes, str]:
+    boundary = f"kitteh-bench-{os.urandom(8).hex()}"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), \
+        f"multipart/form-data; boundary={boundary}"
+
+
+def upload(base: str, data: bytes, filename: str, content_type: str = "image/jpeg") -> dict:
+    body, ctype = multipart(data, filename, content_type)
+    status, answer = request("POST", f"{base}/api/images", body, {"Content-Type": ctype})
+    if status not in (200, 201):
+        raise RuntimeError(f"upload of {filename} answered {status}: {answer[:300]!r}")
+    return json.loads(answer)
+
+
+def variants_ready(base: str, token: str) -> bool:
+    status, answer = request("GET", f"{base}/api/images/{token}")
+    if status != 200:
+        raise RuntimeError(f"GET /api/images/{token} answered {status}")
+    return all(v.get("ready") for v in json.loads(answer)["variants"].values())
+
+
+def wait_variants_ready(base: str, token: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not variants_ready(base, token):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"variants of {token} not ready after {seconds} s")
+        time.sleep(0.05)
+
+
+def service_env(stack, service: str) -> dict[str, str]:
+    """The environment a running service was started with (its DATABASE_URL, its port)."""
+    pid = stack.child_pids()[service]
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+# -- CPU per request -----------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # the name may hold spaces and parentheses
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def process_tree(roots: Sequence[int]) -> set[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents.setdefault(stat[0], []).append(int(entry.name))
+    found, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(parents.get(pid, []))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds the server processes (``roots`` and all their descendants: nginx workers,
+    PostgreSQL backends) spend over a span. Unlike req/s, CPU per request hardly moves when
+    other work shares the machine, so it shows what a layer costs on a noisy box."""
+
+    def __init__(self, roots: Sequence[int]):
+        self.roots = list(roots)
+
+    def _snapshot(self) -> dict[int, float]:
+        return {pid: stat[1] for pid in process_tree(self.roots)
+                if (stat := _stat(pid)) is not None}
+
+    def __enter__(self) -> CpuMeter:
+        self._before = self._snapshot()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        after = self._snapshot()
+        self.seconds = sum(cpu - self._before.get(pid, 0.0) for pid, cpu in after.items())

@@ -106,7 +106,7 @@ def imagemagick_original(convert: Path) -> Method:
             subprocess.run([str(convert), str(photo.path), "-auto-orient",
                             "-resize", f"{spec.width}x{spec.height}!",
                             "-quality", str(QUALITY), str(work / f"{spec.kind}.{ext}")],
-                           check=True, env=MAGICK_ENV)
+                           check=True, env=MAGICK_ENV, stderr=subprocess.DEVNULL)
         return {s.kind: (work / f"{s.kind}.{ext}").read_bytes() for s in photo.specs}
     return run
 
@@ -124,7 +124,8 @@ def imagemagick_chain(convert: Path) -> Method:
             target = str(work / f"{spec.kind}.{ext}")
             steps += ["-write", target] if i < len(photo.specs) - 1 else [target]
         subprocess.run([str(convert), *hint, str(photo.path), "-auto-orient",
-                        "-quality", str(QUALITY), *steps], check=True, env=MAGICK_ENV)
+                        "-quality", str(QUALITY), *steps], check=True, env=MAGICK_ENV,
+                       stderr=subprocess.DEVNULL)
         return {s.kind: (work / f"{s.kind}.{ext}").read_bytes() for s in photo.specs}
     return run
 
@@ -213,11 +214,15 @@ def sizes_ok(photo: Photo, outputs: Outputs) -> bool:
 
 # -- the run -----------------------------------------------------------------------------
 
+Times = dict[str, dict[Path, list[float]]]  # method -> photo -> seconds, one per round
+
+
 def measure(group: list[Photo], methods: dict[str, Method], runs: dict[str, int],
-            work: Path) -> tuple[dict[str, dict[Path, float]], dict[str, dict[Path, float]],
-                                 dict[str, dict[Path, Outputs]]]:
-    """Median CPU seconds (this process and its children: ImageMagick) and median wall
-    seconds, per method and image, and each method's outputs."""
+            work: Path, pair: tuple[str, str] | None) -> tuple[Times, Times,
+                                                               dict[str, dict[Path, Outputs]]]:
+    """CPU seconds (this process and its children: ImageMagick) and wall seconds, per method,
+    image and round, and each method's outputs. The two methods of ``pair`` always run one
+    right after the other."""
     cpu: dict[str, dict[Path, list[float]]] = {m: {p.path: [] for p in group} for m in methods}
     wall: dict[str, dict[Path, list[float]]] = {m: {p.path: [] for p in group} for m in methods}
     outputs: dict[str, dict[Path, Outputs]] = {m: {} for m in methods}
@@ -229,17 +234,38 @@ def measure(group: list[Photo], methods: dict[str, Method], runs: dict[str, int]
         random.shuffle(shuffled)
         # One photo at a time, its methods back to back in a random order: a burst of load
         # from elsewhere on the machine hits the methods being compared alike.
-        order = [(p, m) for p in shuffled
-                 for m in random.sample(list(methods), len(methods)) if round_ < runs[m]]
+        order = [(p, m) for p in shuffled for m in _order(list(methods), pair)
+                 if round_ < runs[m]]
         for photo, name in order:
             cpu_before, wall_before = _cpu_seconds(), time.perf_counter()
             methods[name](photo, work)
             wall[name][photo.path].append(time.perf_counter() - wall_before)
             cpu[name][photo.path].append(_cpu_seconds() - cpu_before)
 
-    def medians(d: dict[str, dict[Path, list[float]]]) -> dict[str, dict[Path, float]]:
-        return {m: {p: median(ts) for p, ts in per.items()} for m, per in d.items()}
-    return medians(cpu), medians(wall), outputs
+    return cpu, wall, outputs
+
+
+def _order(names: list[str], pair: tuple[str, str] | None) -> list[str]:
+    """A random order, with the pair (in a random order too) next to each other."""
+    if pair is None:
+        return random.sample(names, len(names))
+    others = random.sample([n for n in names if n not in pair], len(names) - 2)
+    at = random.randint(0, len(others))
+    return others[:at] + random.sample(list(pair), 2) + others[at:]
+
+
+def paired_ratio(times: Times, name: str, baseline: str) -> float:
+    """Median over the rounds of (the method's time for all the images in that round) over
+    (the baseline's in the same round): steadier than a ratio of medians when the load on
+    the machine drifts, since in each round the two ran side by side."""
+    rounds = min(len(runs) for per in (times[name], times[baseline]) for runs in per.values())
+    return median([sum(times[name][p][r] for p in times[name])
+                   / sum(times[baseline][p][r] for p in times[baseline])
+                   for r in range(rounds)])
+
+
+def medians(times: Times) -> dict[str, dict[Path, float]]:
+    return {m: {p: median(ts) for p, ts in per.items()} for m, per in times.items()}
 
 
 def _cpu_seconds() -> float:
@@ -251,12 +277,14 @@ def _cpu_seconds() -> float:
 
 def report(title: str, group: list[Photo], methods: dict[str, Method], repeat: int,
            work: Path, baseline: str, floor: str | None,
-           checked: str) -> tuple[bool, dict[str, float]]:
+           checked: str) -> tuple[bool, dict[str, float], float]:
     """Time and check every method on ``group``; print the speed and quality tables. Only
     ``checked`` (the engine) decides the exit status; the others' results are information."""
     runs = {m: min(repeat, SLOW_RUNS.get(m, repeat)) for m in methods}
     say(f"{title}: {len(group)} images × {len(methods)} methods, runs: {runs}")
-    cpu, wall, outputs = measure(group, methods, runs, work)
+    cpu_runs, wall_runs, outputs = measure(group, methods, runs, work,
+                                           (checked, floor) if floor else None)
+    cpu, wall = medians(cpu_runs), medians(wall_runs)
     refs = {p.path: references(p) for p in group}
     kinds = [s.kind for s in group[0].specs]
     scores: dict[str, dict[tuple[Path, str], float]] = {}
@@ -277,7 +305,7 @@ def report(title: str, group: list[Photo], methods: dict[str, Method], repeat: i
             name, total / len(group), sum(wall[name].values()) / len(group),
             len(group) / total, megapixels / total,
             ratio(totals[baseline], total),
-            ratio(total, totals[floor]) if floor else "-",
+            f"{paired_ratio(cpu_runs, name, floor):.2f}×" if floor else "-",
             out_bytes / 1024 / len(group),
         ])
     table(f"{title}: speed ({len(group)} images, {megapixels:.1f} MP; one pinned core; "
@@ -304,7 +332,7 @@ def report(title: str, group: list[Photo], methods: dict[str, Method], repeat: i
     table(f"{title}: quality (PSNR in dB against a full decode + Lanczos, capped at "
           f"{PSNR_CAP:.0f}; mean over images; worst single image and size against naive)",
           ["method", *kinds, "worst Δ vs naive", "check"], quality_rows)
-    return ok, totals
+    return ok, totals, paired_ratio(cpu_runs, checked, floor) if floor else float("nan")
 
 
 def encoder_table(group: list[Photo], repeat: int) -> None:
@@ -381,18 +409,18 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="kitteh-bench-resize-") as tmp:
         work = Path(tmp)
-        good, totals = report("JPEG", jpegs, methods, args.repeat, work,
+        good, totals, overhead = report("JPEG", jpegs, methods, args.repeat, work,
                               "ImageMagick, original app", "bare Pillow cascade", engine)
         ok = ok and good
         if others:
             other_methods = {k: v for k, v in methods.items() if k != "bare Pillow cascade"}
-            good, _ = report("PNG, GIF, WebP", others, other_methods, args.repeat, work,
+            good, _, _ = report("PNG, GIF, WebP", others, other_methods, args.repeat, work,
                              "ImageMagick, original app", None, engine)
             ok = ok and good
         encoder_table(jpegs, args.repeat)
 
     speedup = totals["ImageMagick, original app"] / totals[engine]
-    overhead = totals[engine] / totals["bare Pillow cascade"] - 1
+    overhead -= 1
     print(f"\ntarget: JPEG variants >= 10x faster than ImageMagick as the original app: "
           f"{speedup:.1f}x ({'holds' if speedup >= 10 else 'MISSES'})")
     print(f"target: within 10% of the bare Pillow cascade: {overhead * 100:+.1f}% "
