@@ -27,6 +27,13 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
+# The four benchmarks (not tests): each prints a table with ratios against a baseline.
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.resize
+	$(VENV)/bin/python -m bench.serve
+	$(VENV)/bin/python -m bench.ingest
+	$(VENV)/bin/python -m bench.e2e
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 

@@ -43,7 +43,8 @@ error_log {work_dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
 {MIME_TYPES}
-    access_log {work_dir}/access.log;
+    # Buffered: one write per 64 KiB of lines or per second, not one per request.
+    access_log {work_dir}/access.log combined buffer=64k flush=1s;
     client_body_temp_path {work_dir}/client_body;
     proxy_temp_path {work_dir}/proxy;
     fastcgi_temp_path {work_dir}/fastcgi;
