@@ -517,11 +517,12 @@ def test_hadolint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_python_images_share_one_pinned_slim_base(stages):
+def test_python_images_share_one_pinned_alpine_base(stages):
     bases = {stage.base for stage in stages.values() if stage.base.startswith("python:")}
     assert len(bases) == 1, bases
     [base] = bases
-    assert re.fullmatch(r"python:3\.\d+-slim-[a-z]+", base), base
+    # A Python minor and an Alpine release, both pinned: not `3-alpine`, not bare `-alpine`.
+    assert re.fullmatch(r"python:3\.\d+-alpine3\.\d+", base), base
     for stage in stages.values():
         assert stage.base in stages or ":" in stage.base, f"{stage.name}: untagged {stage.base}"
         assert not stage.base.endswith(":latest"), stage.name
@@ -579,6 +580,17 @@ def test_runtime_stage_has_no_build_tools(stages):
         for flags, sources, _ in copies(stage):
             if flags.get("from") == "build":
                 assert sources == ["/opt/venv"], sources
+
+
+def test_build_stage_installs_wheels_only_with_no_compiler(stages):
+    """musl wheels exist for every dependency: a missing one must fail the build, not start a
+    compile on a base that has no compiler (nor should get one)."""
+    build = stages["build"]
+    commands = build.all("RUN")
+    [install] = [command for command in commands if " install " in command]
+    assert "--only-binary=:all:" in install, install
+    for command in commands:
+        assert not re.search(r"build-base|gcc|g\+\+|musl-dev|-dev\b", command), command
 
 
 def test_images_have_healthchecks_on_healthz(stages):

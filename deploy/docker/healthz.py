@@ -4,7 +4,7 @@
 Exits 0 when the service answers ``GET /healthz`` with 200, 1 otherwise (the reason on
 stderr, which ``docker inspect`` shows). The port is the one the service itself listens on
 (``KITTEH_<NAME>_PORT``, else its default in shared.settings), so a changed port cannot
-leave a stale healthcheck behind. Python's urllib because the slim image has no curl.
+leave a stale healthcheck behind. Python's urllib because the image has no curl.
 """
 
 from __future__ import annotations
