@@ -7,15 +7,43 @@ user, which owns the cluster's files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
 from deploy.system import is_root, require
 
 DATABASE = "kitteh"
+# Where a root-run cluster goes when the data directory sits under a directory the postgres
+# user may not enter (a clone in /root, say): persistent, and outside any home directory.
+FALLBACK_ROOT = Path("/var/lib/kitteh/postgres")
+
+
+def cluster_dir(data_dir: Path) -> Path:
+    """The cluster's directory for a data directory: inside it when the postgres user can
+    reach it, else (running as root) a directory of its own under FALLBACK_ROOT, named by a
+    hash of the data directory so each data directory keeps its own cluster."""
+    preferred = data_dir / "postgres"
+    if not is_root() or searchable_by_others(data_dir):
+        return preferred
+    return FALLBACK_ROOT / hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+
+
+def searchable_by_others(path: Path) -> bool:
+    """Whether every existing directory from ``path`` up to / lets other users pass through
+    (what the postgres user needs); directories not made yet are made with mode 0755."""
+    for directory in (path, *path.parents):
+        try:
+            mode = directory.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
 
 
 def socket_url(base: Path) -> str:
@@ -46,7 +74,7 @@ class LocalPostgres:
 
     def ensure_cluster(self) -> None:
         for directory in (self.base, self.socket_dir, self.log_file.parent):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.log_file.touch()
         if is_root():
             owner = pwd.getpwnam("postgres")

@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from deploy import nginx
-from deploy.postgres import LocalPostgres, socket_url
+from deploy.postgres import LocalPostgres, cluster_dir, socket_url
 from deploy.processes import Child, clean_stale_pid_files, process_mentions
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
 from deploy.system import MissingProgram, require
@@ -55,7 +55,8 @@ class Stack:
         self.postgres: LocalPostgres | None = None  # set once this runner started it
         # The embedded cluster's URL is known before it starts: tests start extra service
         # processes with service_env() of a stack that is already running.
-        self.database_url = config.database_url or socket_url(data / "postgres")
+        self.cluster_dir = cluster_dir(data)
+        self.database_url = config.database_url or socket_url(self.cluster_dir)
 
     # -- start -------------------------------------------------------------------------
 
@@ -66,9 +67,11 @@ class Stack:
         programs = require("nginx")
         self._check_ports_free()
         if not self.config.database_url:
-            say("starting PostgreSQL in", self.config.data_dir / "postgres")
-            self.postgres = LocalPostgres(self.config.data_dir / "postgres",
-                                          self.logs / "postgres.log")
+            say("starting PostgreSQL in", self.cluster_dir)
+            # Its log sits with the other logs, unless the postgres user cannot reach them.
+            inside = self.cluster_dir.is_relative_to(self.config.data_dir)
+            log = (self.logs if inside else self.cluster_dir) / "postgres.log"
+            self.postgres = LocalPostgres(self.cluster_dir, log)
             self.postgres.ensure_cluster()
             self.postgres.start()
         self._run_step("migrate", [sys.executable, "-m", "shared.migrate"])

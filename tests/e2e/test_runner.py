@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import urllib.request
 
 import pytest
 
+from deploy.postgres import FALLBACK_ROOT, cluster_dir
 from tests.stack import RunningStack, stack_env
 from tests.support import open_dir
 
@@ -58,3 +60,24 @@ def test_a_dying_child_is_reported_and_the_runner_exits_nonzero():
     assert "gallery exited with status" in output
     assert "last lines of" in output
     assert not any(alive(pid) for pid in running.child_pids().values())
+
+
+def test_runs_from_a_directory_the_postgres_user_cannot_enter():
+    """A clone in /root (mode 0700) run as root: PostgreSQL refuses to run as root and its
+    user cannot enter /root, so the cluster lives under /var/lib/kitteh instead."""
+    private = open_dir("kitteh-private-")
+    private.chmod(0o700)
+    data_dir = private / "var"
+    running = RunningStack(data_dir, stack_env(data_dir))
+    running.start()
+    try:
+        expected = cluster_dir(data_dir)
+        if os.geteuid() == 0:
+            assert expected.parent == FALLBACK_ROOT
+        assert (expected / "data" / "PG_VERSION").exists()
+        assert f"starting PostgreSQL in {expected}" in "".join(running.output)
+        assert urllib.request.urlopen(f"{running.url}/api/images").status == 200
+    finally:
+        assert running.stop() == 0
+    shutil.rmtree(expected, ignore_errors=True)
+    shutil.rmtree(private, ignore_errors=True)
