@@ -34,10 +34,14 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
 
 
-def main_config(name: str, work_dir: Path, server_config: Path) -> str:
-    """A complete nginx.conf for one instance, everything it writes kept under work_dir."""
+def main_config(name: str, work_dir: Path, server_config: Path,
+                worker_user: str | None = None) -> str:
+    """A complete nginx.conf for one instance, everything it writes kept under work_dir.
+    ``worker_user``: run the workers as this user (only means something when started as
+    root; nginx's default is nobody)."""
+    user = f"user {worker_user};\n" if worker_user else ""
     return f"""# Written by the Kitteh local runner; edit deploy/nginx/{name}.conf.template instead.
-worker_processes auto;
+{user}worker_processes auto;
 pid {work_dir}/nginx.pid;
 error_log {work_dir}/error.log warn;
 events {{ worker_connections 1024; }}

@@ -29,10 +29,10 @@ import urllib.request
 from pathlib import Path
 
 from deploy import nginx
-from deploy.postgres import LocalPostgres, cluster_dir, socket_url
+from deploy.postgres import LocalPostgres, cluster_dir, searchable_by_others, socket_url
 from deploy.processes import Child, clean_stale_pid_files, process_mentions
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
-from deploy.system import MissingProgram, require
+from deploy.system import MissingProgram, is_root, require
 from shared.config import ConfigError, Env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +56,11 @@ class Stack:
         # The embedded cluster's URL is known before it starts: tests start extra service
         # processes with service_env() of a stack that is already running.
         self.cluster_dir = cluster_dir(data)
+        # nginx workers run as nobody when started by root, and nobody cannot read a data
+        # directory under a private one (a clone in /root): then they run as root, which
+        # only ever listens where the runner put it (loopback by default).
+        self.nginx_worker_user = "root" if is_root() and not searchable_by_others(data) \
+            else None
         self.database_url = config.database_url or socket_url(self.cluster_dir)
 
     # -- start -------------------------------------------------------------------------
@@ -193,7 +198,7 @@ class Stack:
         server = work / f"{name}.conf"
         server.write_text(nginx.render(template, self.nginx_values(name)))
         main = work / "nginx.conf"
-        main.write_text(nginx.main_config(name, work, server))
+        main.write_text(nginx.main_config(name, work, server, self.nginx_worker_user))
         check = subprocess.run([str(binary), "-t", "-q", "-p", str(work), "-e",
                                 str(work / "error.log"), "-c", str(main)],
                                capture_output=True, text=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import urllib.request
@@ -11,7 +13,7 @@ import pytest
 
 from deploy.postgres import FALLBACK_ROOT, cluster_dir
 from tests.stack import RunningStack, stack_env
-from tests.support import open_dir
+from tests.support import open_dir, photo
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +64,18 @@ def test_a_dying_child_is_reported_and_the_runner_exits_nonzero():
     assert not any(alive(pid) for pid in running.child_pids().values())
 
 
+def upload_photo(base_url: str, path) -> dict:
+    boundary = "kittehboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{path.name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        f"{base_url}/api/images", data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
 def test_runs_from_a_directory_the_postgres_user_cannot_enter():
     """A clone in /root (mode 0700) run as root: PostgreSQL refuses to run as root and its
     user cannot enter /root, so the cluster lives under /var/lib/kitteh instead."""
@@ -77,6 +91,14 @@ def test_runs_from_a_directory_the_postgres_user_cannot_enter():
         assert (expected / "data" / "PG_VERSION").exists()
         assert f"starting PostgreSQL in {expected}" in "".join(running.output)
         assert urllib.request.urlopen(f"{running.url}/api/images").status == 200
+        # nginx must read the private volume and assets too, not only the services.
+        body = upload_photo(running.url, photo("p03_coffee.png"))
+        for url in (body["original"]["url"], body["variants"]["tiny"]["url"]):
+            with urllib.request.urlopen(f"{running.url}{url}") as response:
+                assert response.status == 200 and response.headers["Content-Type"] == "image/png"
+        home = urllib.request.urlopen(f"{running.url}/").read().decode()
+        css = re.search(r'href="(/assets/[^"]+\.css)"', home).group(1)
+        assert urllib.request.urlopen(f"{running.url}{css}").status == 200
     finally:
         assert running.stop() == 0
     shutil.rmtree(expected, ignore_errors=True)
