@@ -115,6 +115,7 @@ class UploadConfig:
     public_url: str
     limits: Limits
     resize_timeout: int
+    cache_seconds: int
     log_level: str
 
     @classmethod
@@ -129,6 +130,7 @@ class UploadConfig:
             public_url=public_url(env),
             limits=Limits.from_env(env),
             resize_timeout=env.integer("KITTEH_RESIZE_TIMEOUT", minimum=1),
+            cache_seconds=env.integer("KITTEH_CACHE_SECONDS", minimum=1, maximum=10),
             log_level=log_level(env),
         )
 

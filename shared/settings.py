@@ -94,6 +94,10 @@ VARIABLES: tuple[Variable, ...] = (
              "Local runner: resize processes to start, on KITTEH_RESIZE_PORT + 10·n. 0: none; "
              "uploads still succeed and variant URLs show the original until one runs.",
              "runner"),
+    Variable("KITTEH_CACHE_SECONDS", "1",
+             "Gateway micro-cache of image pages and open-file cache, in seconds (1-10). A "
+             "delete is acknowledged only after this long, so nothing deleted is served "
+             "after its 204.", "gateway, upload"),
     Variable("KITTEH_RATE_LIMIT", "120",
              "Uploads per minute per client address at the gateway (429 above).", "gateway"),
     # Set by the runner (or compose) for the nginx templates in deploy/nginx/:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from aiohttp import web
@@ -50,4 +51,8 @@ async def api_delete(request: web.Request) -> web.Response:
     presented = bearer_token(request.headers.get("Authorization"))
     await delete_image(request.app[DB_POOL], request.app[STORAGE],
                        request.match_info["token"].lower(), presented)
+    # The gateway may hold the page (micro-cache) and open file descriptors of the files for
+    # up to KITTEH_CACHE_SECONDS. Answering only after that means that once the deleter is
+    # told "deleted", nobody is served the picture any more.
+    await asyncio.sleep(request.app[CONFIG].cache_seconds + 0.1)
     return web.Response(status=204)
