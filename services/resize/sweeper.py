@@ -29,7 +29,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -45,6 +45,7 @@ BATCH = 1000
 # volume rather than the rows.
 SUSPICIOUS_SHARE = 0.10
 MIN_SUSPICIOUS = 10
+ROW_MARGIN = timedelta(minutes=10)
 
 ROWS = """
     SELECT i.id, i.name, i.storage_key, i.content_type,
@@ -184,6 +185,11 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
     # Database time, taken before the walk: rows committed before it had their files in place
     # before the walk started.
     walk_started: datetime = await conn.fetchval("SELECT now()")
+    # An image row's created_at is when its upload's transaction began, not when it
+    # committed: a row dated just before the walk may have committed (file placed) during
+    # it. Rows only count as "before the walk" with a wide margin; younger ones wait for the
+    # next sweep.
+    rows_before = walk_started - ROW_MARGIN
     scan = await loop.run_in_executor(None, scan_volume, storage)
     older_than = time.time() - max_age
 
@@ -204,7 +210,7 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
     lost_variants: list[tuple[asyncpg.Record, list[str]]] = []
     checked = 0
     last_id = 0
-    while rows := await conn.fetch(ROWS, last_id, walk_started, BATCH):
+    while rows := await conn.fetch(ROWS, last_id, rows_before, BATCH):
         last_id = rows[-1]["id"]
         checked += len(rows)
         for row in rows:
@@ -228,7 +234,7 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
     for row, kinds in lost_variants:
         await conn.execute(RESET_VARIANT, row["id"], kinds, walk_started)
     if lost_rows:
-        status = await conn.execute(REMOVE_ROWS, [r["id"] for r in lost_rows], walk_started)
+        status = await conn.execute(REMOVE_ROWS, [r["id"] for r in lost_rows], rows_before)
         report.removed_rows = int(status.split()[-1])
         # Their directories (variants, perhaps) are now orphans: the next sweep removes them
         # once they are old enough, with the same care as any other orphan.

@@ -74,12 +74,25 @@ async def test_old_temp_files_and_orphan_dirs_go_young_ones_stay(upload_client, 
     assert not report.lost_originals and not report.lost_variants and not report.refused
 
 
+async def backdate(db) -> None:
+    """Make every row look an hour old, as rows are by the time a periodic sweep sees them."""
+    await db.execute("UPDATE images SET created_at = created_at - interval '1 hour'")
+    await db.execute("UPDATE variants SET updated_at = updated_at - interval '1 hour'")
+
+
 async def test_rows_without_original_go_lost_variants_are_made_again(upload_client, pool, db,
                                                                      storage_dir):
     gone, damaged, fine = await upload_some(upload_client, 3)
     (storage_dir / gone["original"]["url"].removeprefix("/i/")).unlink()
     large = storage_dir / damaged["variants"]["large"]["url"].removeprefix("/i/")
     large.unlink()
+
+    # A row is only judged once it is well older than the sweep: an upload whose transaction
+    # began before the walk may commit, file in place, during it.
+    young = await sweep(pool, Storage(storage_dir), max_age=600)
+    assert young.lost_originals == [] and young.removed_rows == 0
+    assert await db.fetchval("SELECT count(*) FROM images") == 3
+    await backdate(db)
 
     dry = await sweep(pool, Storage(storage_dir), max_age=600, dry_run=True)
     assert dry.lost_originals == [gone["name"]] and dry.removed_rows == 0
@@ -103,6 +116,7 @@ async def test_rows_without_original_go_lost_variants_are_made_again(upload_clie
 async def test_a_volume_that_looks_unmounted_is_reported_not_repaired(upload_client, pool, db,
                                                                       storage_dir):
     await upload_some(upload_client, 10)
+    await backdate(db)
     elsewhere = storage_dir.with_name("moved")
     shutil.move(storage_dir, elsewhere)
     storage_dir.mkdir()  # an empty mount point
