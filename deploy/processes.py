@@ -3,6 +3,7 @@ and found again (by pid file) if a previous runner died without stopping them.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -70,23 +71,25 @@ def process_mentions(pid: int, marker: str) -> bool:
     return False
 
 
-def clean_stale_pid_files(run_dir: Path, marker: str) -> list[str]:
-    """Stop processes a crashed runner left behind (only ours: they carry the marker),
-    then drop their pid files. Returns what was cleaned, for the log."""
+def clean_stale_pid_files(run_dir: Path, markers: tuple[str, ...]) -> list[str]:
+    """Stop processes a crashed runner left behind (only ours: they carry one of the
+    markers), then drop their pid files. Returns what was cleaned, for the log."""
     cleaned = []
     for pid_file in sorted(run_dir.glob("*.pid")):
         try:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):
             pid = 0
-        if pid > 0 and process_mentions(pid, marker):
-            os.kill(pid, signal.SIGTERM)
+        if pid > 0 and any(process_mentions(pid, marker) for marker in markers):
+            with contextlib.suppress(ProcessLookupError):  # it may have just exited
+                os.kill(pid, signal.SIGTERM)
             for _ in range(100):
                 if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
                     break
                 time.sleep(0.1)
             else:
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             cleaned.append(f"{pid_file.stem} (pid {pid})")
         pid_file.unlink(missing_ok=True)
     return cleaned

@@ -104,7 +104,11 @@ class Stack:
             if other and other != os.getpid() and process_mentions(other, "deploy.runner") \
                     and Path(f"/proc/{other}").exists():
                 raise RunnerError(f"another runner (pid {other}) is using {marker}")
-        cleaned = clean_stale_pid_files(self.run_dir, marker)
+        # Exactly this data directory's children (not those of /tmp/k-10 for /tmp/k-1): the
+        # Python ones by the variable they inherit (NUL-terminated as in /proc/<pid>/environ),
+        # nginx by its command line (it writes its process title over its environment).
+        cleaned = clean_stale_pid_files(self.run_dir, (f"KITTEH_RUNNER_DATA_DIR={marker}\0",
+                                                       f" {marker}/nginx/"))
         if cleaned:
             say("stopped leftovers of an earlier run:", ", ".join(cleaned))
         runner_pid.write_text(f"{os.getpid()}\n")

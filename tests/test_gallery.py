@@ -33,7 +33,8 @@ async def test_list_is_newest_first_with_keyset_cursor(upload_client, gallery_cl
 
 
 async def test_bad_list_parameters_are_400(gallery_client):
-    for query in ("limit=0", "limit=101", "limit=abc", "before=-1", "before=x"):
+    for query in ("limit=0", "limit=101", "limit=abc", "before=-1", "before=x",
+                  "limit=%C2%B2", "before=" + "1" * 5000):
         response = await gallery_client.get(f"/api/images?{query}")
         assert response.status == 400, query
         assert (await response.json())["error"]["code"] == "bad_request"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from urllib.parse import quote
 
@@ -33,7 +34,7 @@ async def upload_failed(request: web.Request) -> web.Response:
     """The form page again, with what went wrong: the gateway sends failed no-JavaScript
     uploads here (nginx ``error_page``), passing the status the upload got."""
     raw = request.headers.get("X-Kitteh-Status", "400")
-    status = int(raw) if raw.isdigit() and 400 <= int(raw) < 600 else 400
+    status = int(raw) if re.fullmatch(r"[0-9]{3}", raw) and 400 <= int(raw) < 600 else 400
     limits = request.app[CONFIG].limits
     code, message = upload_error(status, limits)
     retry = {"Retry-After": "60" if status == 429 else "5"} if status in (429, 503) else {}
@@ -121,6 +122,7 @@ def _int_param(request: web.Request, name: str, default, low: int, high: int):
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only, and few: str.isdigit() admits "²", and int() refuses huge strings.
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or not low <= int(raw) <= high:
         raise BadRequest(f"'{name}' must be a whole number from {low} to {high}.")
     return int(raw)

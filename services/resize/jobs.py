@@ -178,9 +178,13 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
                                                variant.data)
                 except OSError as error:  # the volume refused it (full, read-only)
                     await _failed(pool, image, unfinished, error)
-                await _record(pool, MARK_READY, image.id, variant.kind, variant.width,
-                              variant.height, len(variant.data))
+                status = await _record(pool, MARK_READY, image.id, variant.kind,
+                                       variant.width, variant.height, len(variant.data))
                 unfinished.remove(variant.kind)
+                if status == "UPDATE 0":  # deleted while we rendered: take our files back
+                    await _remove_if_deleted(pool, storage, image)
+                    unfinished.clear()
+                    break
         interrupted = False
     except (RenderFailed, *DATABASE_UNAVAILABLE):
         interrupted = False  # recorded as failed, or nothing can be recorded now
@@ -190,6 +194,17 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
             await asyncio.shield(release(pool, image.id, list(unfinished)))
     log.info("made %s of %s", ", ".join(s.kind for s in specs), image.name)
     return rendered
+
+
+async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageRecord) -> None:
+    """The image was deleted while its variants were made: writing them re-created its
+    directory, and nginx would serve them. Remove it, unless the same bytes were uploaded
+    again meanwhile (a new row with the same storage key owns the directory then)."""
+    if await pool.fetchval("SELECT 1 FROM images WHERE storage_key = $1", image.storage_key):
+        return
+    await asyncio.get_running_loop().run_in_executor(None, storage.remove_image,
+                                                     image.storage_key)
+    log.info("%s was deleted while its variants were made; removed them", image.name)
 
 
 async def _render(pool, storage, engine, workers, image, specs, wait_for_room):
@@ -214,16 +229,15 @@ async def _failed(pool: asyncpg.Pool, image: ImageRecord, kinds: list[str], erro
     raise raising(reason) from error
 
 
-async def _record(pool: asyncpg.Pool, query: str, *args) -> None:
+async def _record(pool: asyncpg.Pool, query: str, *args) -> str:
     """Record a result, waiting out a short database outage: the work is done and on disk,
-    and a result lost here would be rendered again by someone else."""
+    and a result lost here would be rendered again by someone else. Returns the status."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RECORD_PATIENCE_SECONDS
     delay = 0.2
     while True:
         try:
-            await pool.execute(query, *args)
-            return
+            return await pool.execute(query, *args)
         except DATABASE_UNAVAILABLE as error:
             if loop.time() + delay > deadline:
                 raise

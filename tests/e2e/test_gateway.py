@@ -154,3 +154,6 @@ async def test_unknown_page_is_a_helpful_404(http, stack):
 async def test_every_part_is_healthy(http, stack):
     async with http.get(f"{stack.url}/healthz") as response:
         assert response.status == 200
+    # Readiness reports name database errors and paths: not published through the gateway.
+    async with http.get(f"{stack.url}/readyz") as response:
+        assert response.status == 404
