@@ -10,12 +10,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from services.gallery.keys import CONFIG, STORAGE
-from services.gallery.pages import home_context, human_bytes, image_context
+from services.gallery.pages import home_context, image_context
 from shared.db import DB_POOL
 from shared.errors import BadRequest, NotFound
 from shared.images import image_json
 from shared.naming import token_from_path
 from shared.queries import image_by_token, newest_images
+from shared.units import human_bytes
 
 HOME_COUNT = 24
 MAX_PAGE = 100

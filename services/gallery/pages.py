@@ -10,18 +10,10 @@ from markupsafe import Markup, escape
 
 from shared.config import Limits
 from shared.images import ImageRecord, image_json
+from shared.units import human_bytes
 
-MiB = 1024 * 1024
 # Where a memorable name may wrap: before each capital (SublimeDandelion -> Sublime|Dandelion).
 WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
-
-
-def human_bytes(count: int) -> str:
-    """Binary units with the everyday labels, as file managers and the limit ("40 MB") use."""
-    for unit, size in (("GB", 1024**3), ("MB", MiB), ("KB", 1024)):
-        if count >= size:
-            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{count} bytes"
 
 
 def srcset(image: ImageRecord, prefix: str) -> str:

@@ -21,6 +21,7 @@ from services.upload.filenames import clean_filename
 from shared.config import Limits
 from shared.errors import BadRequest, RequestTimeout, TooLarge
 from shared.storage import Storage
+from shared.units import human_bytes
 
 CHUNK = 1024 * 1024  # large chunks: fewer executor hops; hashlib releases the GIL on them
 FIELD_LIMIT = 64 * 1024  # other form fields are tiny; refuse to buffer large ones
@@ -45,13 +46,6 @@ class ReceivedFile:
 
 def too_large(limits: Limits) -> TooLarge:
     return TooLarge(f"This file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.")
-
-
-def human_bytes(count: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= size:
-            return f"{count / size:.3g} {unit}"
-    return f"{count} bytes"
 
 
 async def receive_upload(request: web.Request, storage: Storage, limits: Limits) -> ReceivedFile:
