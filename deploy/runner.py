@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from deploy import nginx
+from deploy import gateway, nginx
 from deploy.postgres import LocalPostgres, cluster_dir, searchable_by_others, socket_url
 from deploy.processes import Child, clean_stale_pid_files, process_mentions
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
@@ -91,7 +91,8 @@ class Stack:
         for name in ("assets", "gateway"):
             self._start_nginx(name, programs["nginx"])
         self._wait_healthy("assets", self.config.ports["assets"])
-        self._wait_healthy("gateway", self.config.ports["gateway"], self.config.gateway_host)
+        self._wait_healthy("gateway", self.config.ports["gateway"], self.config.gateway_host,
+                           https=self.config.tls is not None)
 
     def _claim_data_dir(self) -> None:
         marker = str(self.config.data_dir)
@@ -115,15 +116,15 @@ class Stack:
 
     def _check_ports_free(self) -> None:
         for name, port in self.config.all_ports():
-            host = self.config.gateway_host if name == "gateway" else "127.0.0.1"
+            host = self.config.gateway_host if name.startswith("gateway") else "127.0.0.1"
             with socket.socket() as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((host, port))
                 except OSError:
                     service = name.split("-")[0]
-                    variable = "KITTEH_PORT" if name == "gateway" \
-                        else f"KITTEH_{service.upper()}_PORT"
+                    variable = {"gateway": "KITTEH_PORT", "gateway-http": "KITTEH_HTTP_PORT"}.get(
+                        name, f"KITTEH_{service.upper()}_PORT")
                     raise RunnerError(f"port {port} for {name} is in use; "
                                       f"set {variable} to a free port") from None
 
@@ -191,7 +192,8 @@ class Stack:
             "KITTEH_CACHE_SECONDS": str(env.integer("KITTEH_CACHE_SECONDS", 1, 10)),
         }
         if name == "gateway":
-            values["KITTEH_LISTEN"] = f"{self.config.gateway_host}:{ports['gateway']}"
+            values.update(gateway.template_values(self.config.tls, self.config.origins,
+                                                  self.config.gateway_host, ports["gateway"]))
         else:
             values["KITTEH_LISTEN"] = f"127.0.0.1:{ports['assets']}"
         return values
@@ -199,9 +201,13 @@ class Stack:
     def _start_nginx(self, name: str, binary: Path) -> None:
         work = self.config.data_dir / "nginx" / name
         work.mkdir(parents=True, exist_ok=True)
-        template = (nginx.TEMPLATES / f"{name}.conf.template").read_text()
+        # The gateway is its routes plus, with HTTPS, the TLS settings and the redirect server.
+        parts = gateway.templates(self.config.tls) if name == "gateway" else [name]
+        values = self.nginx_values(name)
         server = work / f"{name}.conf"
-        server.write_text(nginx.render(template, self.nginx_values(name)))
+        server.write_text("\n".join(
+            nginx.render((nginx.TEMPLATES / f"{part}.conf.template").read_text(), values)
+            for part in parts))
         main = work / "nginx.conf"
         main.write_text(nginx.main_config(name, work, server, self.nginx_worker_user))
         check = subprocess.run([str(binary), "-t", "-q", "-p", str(work), "-e",
@@ -214,13 +220,15 @@ class Stack:
                                             str(work / "error.log"), "-c", str(main),
                                             "-g", "daemon off;"], stop_signal=signal.SIGQUIT)
 
-    def _wait_healthy(self, name: str, port: int, host: str = "127.0.0.1") -> None:
-        url = f"http://{host}:{port}/healthz"
+    def _wait_healthy(self, name: str, port: int, host: str = "127.0.0.1",
+                      https: bool = False) -> None:
+        url = f"{'https' if https else 'http'}://{host}:{port}/healthz"
+        context = gateway.probe_context() if https else None
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             self.check_children()
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
+                with urllib.request.urlopen(url, timeout=2, context=context) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):

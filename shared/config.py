@@ -84,6 +84,26 @@ def public_url(env: Env) -> str:
     return env.url("KITTEH_PUBLIC_URL", ("http", "https"))
 
 
+def files_url(env: Env) -> str:
+    """KITTEH_FILES_URL, checked against KITTEH_PUBLIC_URL: the gateway tells the two origins
+    apart by host, so both are needed and their hosts must differ."""
+    value = env.raw("KITTEH_FILES_URL")
+    if value == "":
+        return ""
+    value = env.url("KITTEH_FILES_URL", ("http", "https"))
+    public = public_url(env)
+    if not public:
+        raise ConfigError("KITTEH_FILES_URL is set, so KITTEH_PUBLIC_URL is required too "
+                          "(pages and the API are served only on its host)")
+    if urlsplit(value).path not in ("", "/"):
+        raise ConfigError(f"KITTEH_FILES_URL={value!r} must be an origin without a path "
+                          "(the gateway serves /i/ at the root of its host)")
+    if urlsplit(value).hostname == urlsplit(public).hostname:
+        raise ConfigError(f"KITTEH_FILES_URL={value!r} must be on another host than "
+                          f"KITTEH_PUBLIC_URL={public!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """What the upload path refuses; published at GET /api/limits."""
@@ -113,6 +133,7 @@ class UploadConfig:
     port: int
     resize_url: str
     public_url: str
+    files_url: str
     limits: Limits
     resize_timeout: int
     cache_seconds: int
@@ -128,6 +149,7 @@ class UploadConfig:
             port=env.port("KITTEH_UPLOAD_PORT"),
             resize_url=env.url("KITTEH_RESIZE_URL", ("http", "https")),
             public_url=public_url(env),
+            files_url=files_url(env),
             limits=Limits.from_env(env),
             resize_timeout=env.integer("KITTEH_RESIZE_TIMEOUT", minimum=1),
             cache_seconds=env.integer("KITTEH_CACHE_SECONDS", minimum=1, maximum=10),
@@ -171,6 +193,7 @@ class GalleryConfig:
     host: str
     port: int
     public_url: str
+    files_url: str
     assets_url: str
     assets_manifest: Path | None
     accel_redirect: bool
@@ -190,6 +213,7 @@ class GalleryConfig:
             host=env.text("KITTEH_BIND_HOST"),
             port=env.port("KITTEH_GALLERY_PORT"),
             public_url=public_url(env),
+            files_url=files_url(env),
             assets_url=assets_url,
             assets_manifest=Path(manifest).resolve() if manifest else None,
             accel_redirect=env.flag("KITTEH_ACCEL_REDIRECT"),

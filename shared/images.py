@@ -10,6 +10,7 @@ import asyncpg
 
 from shared.formats import BY_CONTENT_TYPE, Format
 from shared.storage import Storage
+from shared.urls import RELATIVE, Urls
 from shared.variants import KINDS
 
 
@@ -64,7 +65,7 @@ class ImageRecord:
 
     @property
     def page_path(self) -> str:
-        return f"/{self.name}Kitty"
+        return RELATIVE.page(self.name)
 
     def variant(self, kind: str) -> VariantRecord | None:
         return next((v for v in self.variants if v.kind == kind), None)
@@ -74,15 +75,15 @@ def created_at_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_json(image: ImageRecord, public_url: str = "") -> dict[str, Any]:
+def image_json(image: ImageRecord, urls: Urls = RELATIVE) -> dict[str, Any]:
     """The JSON image of the HTTP contract (without ``delete_token``, which only upload adds)."""
     return {
         "token": image.token,
         "name": image.name,
-        "page_url": public_url + image.page_path,
-        "download_url": f"{public_url}/img/{image.token}",
+        "page_url": urls.page(image.name),
+        "download_url": urls.download(image.token),
         "original": {
-            "url": f"{public_url}/i/{image.original_path}",
+            "url": urls.file(image.original_path),
             "width": image.width,
             "height": image.height,
             "bytes": image.bytes,
@@ -91,7 +92,7 @@ def image_json(image: ImageRecord, public_url: str = "") -> dict[str, Any]:
         },
         "variants": {
             v.kind: {
-                "url": f"{public_url}/i/{image.variant_path(v.kind)}",
+                "url": urls.file(image.variant_path(v.kind)),
                 "width": v.width,
                 "height": v.height,
                 "ready": v.state == "ready",

@@ -37,7 +37,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KITTEH_GALLERY_PORT", "8083", "Port of the gallery service.", "gallery, runner"),
     Variable("KITTEH_ASSETS_PORT", "8084", "Port of the assets nginx.", "runner"),
     Variable("KITTEH_PORT", "8080", "The gateway's public port: the only one users need.",
-             "runner"),
+             "runner, gateway"),
     Variable("KITTEH_GATEWAY_HOST", "127.0.0.1",
              "Local runner: address the gateway listens on (0.0.0.0 to reach it from the LAN).",
              "runner"),
@@ -49,6 +49,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KITTEH_PUBLIC_URL", "",
              "If set (`https://cats.example`), URLs in responses are absolute on it.",
              "upload, gallery"),
+    Variable("KITTEH_FILES_URL", "",
+             "If set (`https://images.example`), a separate origin for uploaded files: every "
+             "`/i/` and download URL is on it, the gateway serves files and downloads only on "
+             "its host and pages and the API only on KITTEH_PUBLIC_URL's (then required; "
+             "`/healthz` answers on every host).", "upload, gallery, gateway"),
     Variable("KITTEH_ASSETS_URL", "/assets/",
              "Base URL of the css/js assets (may be a CDN).", "gallery"),
     Variable("KITTEH_ASSETS_MANIFEST", "",
@@ -100,9 +105,20 @@ VARIABLES: tuple[Variable, ...] = (
              "after its 204.", "gateway, upload"),
     Variable("KITTEH_RATE_LIMIT", "120",
              "Uploads per minute per client address at the gateway (429 above).", "gateway"),
+    Variable("KITTEH_TLS_CERT", "",
+             "PEM certificate chain (e.g. Let's Encrypt's fullchain.pem); with KITTEH_TLS_KEY "
+             "(both or neither) the gateway serves HTTPS (TLS 1.2+, HTTP/2, HSTS) on "
+             "KITTEH_PORT.", "runner, gateway"),
+    Variable("KITTEH_TLS_KEY", "", "PEM private key of KITTEH_TLS_CERT.", "runner, gateway"),
+    Variable("KITTEH_HTTP_PORT", "",
+             "Local runner, with TLS only: a plain-HTTP port whose every answer is a 308 to "
+             "the same path and query on HTTPS (`/healthz` answers 200 there).", "runner"),
     # Set by the runner (or compose) for the nginx templates in deploy/nginx/:
     Variable("KITTEH_LISTEN", "80", "nginx templates: the address:port an nginx listens on.",
              "gateway, assets"),
+    Variable("KITTEH_HTTP_LISTEN", "80",
+             "nginx templates, with TLS: the address:port of the plain-HTTP redirect server.",
+             "gateway"),
     Variable("KITTEH_UPLOAD_ADDR", "upload:8081", "nginx templates: host:port of upload.",
              "gateway"),
     Variable("KITTEH_RESIZE_ADDR", "resize:8082", "nginx templates: host:port of resize.",

@@ -17,6 +17,7 @@ from shared.config import GalleryConfig
 from shared.db import pool_context
 from shared.http import error_middleware
 from shared.storage import Storage
+from shared.urls import Urls
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -35,6 +36,7 @@ def create_app(config: GalleryConfig) -> web.Application:
     )
     env.globals["asset_url"] = app[ASSETS].url
     env.globals["public_url"] = config.public_url
+    env.globals["urls"] = Urls.of(config)
     app.cleanup_ctx.append(pool_context(config.database_url))
     setup_routes(app)
     return app

@@ -17,6 +17,7 @@ from shared.images import image_json
 from shared.naming import token_from_path
 from shared.queries import image_by_token, newest_images
 from shared.units import human_bytes
+from shared.urls import Urls
 
 HOME_COUNT = 24
 MAX_PAGE = 100
@@ -27,7 +28,7 @@ async def home(request: web.Request) -> dict:
     before = _int_param(request, "before", None, 1, 2**62)  # "Load more" without JavaScript
     images = await newest_images(request.app[DB_POOL], HOME_COUNT, before)
     config = request.app[CONFIG]
-    return home_context(images, config.limits, config.public_url,
+    return home_context(images, config.limits, Urls.of(config),
                         str(images[-1].id) if len(images) == HOME_COUNT else None, before=before)
 
 
@@ -44,7 +45,7 @@ async def upload_failed(request: web.Request) -> web.Response:
                                  status=status, headers=retry)
     images = await newest_images(request.app[DB_POOL], HOME_COUNT, None)
     response = aiohttp_jinja2.render_template("index.html", request, home_context(
-        images, limits, request.app[CONFIG].public_url, None, message), status=status)
+        images, limits, Urls.of(request.app[CONFIG]), None, message), status=status)
     response.headers.update(retry)
     return response
 
@@ -70,23 +71,23 @@ async def image_page(request: web.Request) -> web.Response:
     if image is None:
         raise NotFound("There is no kitty by that name.")
     return aiohttp_jinja2.render_template("image.html", request, image_context(
-        image, request.app[CONFIG].public_url, request.query))
+        image, Urls.of(request.app[CONFIG]), request.query))
 
 
 async def api_image(request: web.Request) -> web.Response:
     image = await image_by_token(request.app[DB_POOL], request.match_info["token"].lower())
     if image is None:
         raise NotFound("No image has that token.")
-    return web.json_response(image_json(image, request.app[CONFIG].public_url))
+    return web.json_response(image_json(image, Urls.of(request.app[CONFIG])))
 
 
 async def api_list(request: web.Request) -> web.Response:
     limit = _int_param(request, "limit", 20, 1, MAX_PAGE)
     before = _int_param(request, "before", None, 1, 2**62)
     images = await newest_images(request.app[DB_POOL], limit, before)
-    prefix = request.app[CONFIG].public_url
+    urls = Urls.of(request.app[CONFIG])
     return web.json_response({
-        "images": [image_json(i, prefix) for i in images],
+        "images": [image_json(i, urls) for i in images],
         "next": str(images[-1].id) if len(images) == limit else None,
     })
 

@@ -11,23 +11,24 @@ from markupsafe import Markup, escape
 from shared.config import Limits
 from shared.images import ImageRecord, image_json
 from shared.units import human_bytes
+from shared.urls import Urls
 
 # Where a memorable name may wrap: before each capital (SublimeDandelion -> Sublime|Dandelion).
 WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
-def srcset(image: ImageRecord, prefix: str) -> str:
+def srcset(image: ImageRecord, urls: Urls) -> str:
     """Every size the browser may pick from, narrowest first, the original last."""
-    entries = [f"{prefix}/i/{image.variant_path(v.kind)} {v.width}w" for v in image.variants]
+    entries = [f"{urls.file(image.variant_path(v.kind))} {v.width}w" for v in image.variants]
     widest_variant = max((v.width for v in image.variants), default=0)
     if image.width > widest_variant and image.frames == 1:
-        entries.append(f"{prefix}/i/{image.original_path} {image.width}w")
+        entries.append(f"{urls.file(image.original_path)} {image.width}w")
     return ", ".join(entries)
 
 
-def tile_srcset(image: ImageRecord, prefix: str) -> str:
+def tile_srcset(image: ImageRecord, urls: Urls) -> str:
     """Grid tiles: the tiny variant on ordinary screens, the large one on dense ones."""
-    return ", ".join(f"{prefix}/i/{image.variant_path(v.kind)} {v.width}w"
+    return ", ".join(f"{urls.file(image.variant_path(v.kind))} {v.width}w"
                      for v in image.variants if v.kind in ("tiny", "large"))
 
 
@@ -41,12 +42,12 @@ def limits_summary(limits: Limits) -> str:
             f"{limits.max_pixels / 1_000_000:g} megapixels")
 
 
-def home_context(images: list[ImageRecord], limits: Limits, prefix: str,
+def home_context(images: list[ImageRecord], limits: Limits, urls: Urls,
                  next_cursor: str | None, error: str | None = None,
                  before: int | None = None) -> dict[str, Any]:
     return {
         "before": before,
-        "tiles": [{"image": i, "srcset": tile_srcset(i, prefix)} for i in images],
+        "tiles": [{"image": i, "srcset": tile_srcset(i, urls)} for i in images],
         "limits": limits,
         "limits_text": limits_summary(limits),
         "next_cursor": next_cursor,
@@ -54,8 +55,8 @@ def home_context(images: list[ImageRecord], limits: Limits, prefix: str,
     }
 
 
-def image_context(image: ImageRecord, prefix: str, query: Mapping[str, str]) -> dict[str, Any]:
-    body = image_json(image, prefix)
+def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str]) -> dict[str, Any]:
+    body = image_json(image, urls)
     sizes = [{"label": kind.capitalize(), **v} for kind, v in body["variants"].items()]
     sizes.append({"label": "Original", **body["original"]})
     if "uploaded" in query:
@@ -67,7 +68,7 @@ def image_context(image: ImageRecord, prefix: str, query: Mapping[str, str]) -> 
     return {
         "image": image,
         "json": body,
-        "srcset": srcset(image, prefix),
+        "srcset": srcset(image, urls),
         "size_text": human_bytes(image.bytes),
         "format_name": image.format.pillow_name.replace("WEBP", "WebP"),
         "animated": image.frames > 1,

@@ -15,6 +15,7 @@ from services.upload.resize_client import request_variants
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL
 from shared.images import image_json
 from shared.queries import image_by_token
+from shared.urls import Urls
 
 
 async def _upload(request: web.Request) -> IngestResult:
@@ -34,7 +35,7 @@ async def _upload(request: web.Request) -> IngestResult:
 
 async def api_upload(request: web.Request) -> web.Response:
     result = await _upload(request)
-    body = image_json(result.image, request.app[CONFIG].public_url)
+    body = image_json(result.image, Urls.of(request.app[CONFIG]))
     if result.created:
         body["delete_token"] = result.delete_token
     return web.json_response(body, status=201 if result.created else 200)
