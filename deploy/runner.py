@@ -283,6 +283,9 @@ def main() -> int:
     try:
         stack.start()
         say(f"Kitteh is running at {config.url} (data in {config.data_dir}; Ctrl-C stops)")
+        if config.origins.files_url:  # then that address answers /healthz and 421 only
+            say(f"pages on {config.origins.public_url}, files on {config.origins.files_url} "
+                "(each host serves only its own)")
         stack.supervise()
     except Stop as stop:
         say(f"{stop}: stopping")

@@ -230,6 +230,11 @@ async def test_files_only_on_the_files_host_pages_only_on_the_pages_host(client,
     for (path, name), status in expected.items():
         async with client.get(f"{tls_stack.url}{path}", headers={"Host": name}) as response:
             assert response.status == status, (path, name, response.status)
+    async with client.get(f"{tls_stack.url}/api/images/{image['token']}",
+                          headers=host(tls_stack, FILES_HOST)) as response:
+        error = (await response.json())["error"]  # the JSON error every 4xx has
+        assert error["code"] == "misdirected"
+        assert tls_stack.env["KITTEH_PUBLIC_URL"] in error["message"]
     async with client.get(f"{tls_stack.url}{download}",
                           headers=host(tls_stack, FILES_HOST)) as response:
         assert response.headers["Content-Disposition"].startswith("attachment")
