@@ -41,3 +41,18 @@ def _is_ip(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# The two names of one gateway in the HTTPS + files origin tests (reached on 127.0.0.1).
+PAGES_HOST = "cats.kitteh.test"
+FILES_HOST = "files.kitteh.test"
+
+
+def origins_env(env: dict[str, str], certificate: Certificate, http_port: int) -> dict[str, str]:
+    """A stack_env() made HTTPS (with a redirecting HTTP port) with pages on PAGES_HOST and
+    files on FILES_HOST, both on the gateway's port."""
+    port = env["KITTEH_PORT"]
+    return {**env, "KITTEH_TLS_CERT": str(certificate.cert), "KITTEH_TLS_KEY": str(certificate.key),
+            "KITTEH_HTTP_PORT": str(http_port),
+            "KITTEH_PUBLIC_URL": f"https://{PAGES_HOST}:{port}",
+            "KITTEH_FILES_URL": f"https://{FILES_HOST}:{port}"}

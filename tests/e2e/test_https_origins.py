@@ -17,14 +17,11 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.certs import Certificate, self_signed
+from tests.certs import FILES_HOST, PAGES_HOST, Certificate, origins_env, self_signed
 from tests.stack import RunningStack, free_ports, stack_env
 from tests.support import file_form, image_bytes, open_dir
 
 pytestmark = pytest.mark.e2e
-
-PAGES_HOST = "cats.kitteh.test"
-FILES_HOST = "files.kitteh.test"
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +35,7 @@ def certificate():
 def tls_stack(certificate: Certificate):
     data_dir = open_dir("kitteh-https-") / "var"
     [http_port] = free_ports(1)
-    env = stack_env(data_dir, KITTEH_TLS_CERT=str(certificate.cert),
-                    KITTEH_TLS_KEY=str(certificate.key), KITTEH_HTTP_PORT=str(http_port))
-    port = env["KITTEH_PORT"]
-    env["KITTEH_PUBLIC_URL"] = f"https://{PAGES_HOST}:{port}"
-    env["KITTEH_FILES_URL"] = f"https://{FILES_HOST}:{port}"
-    running = RunningStack(data_dir, env)
+    running = RunningStack(data_dir, origins_env(stack_env(data_dir), certificate, http_port))
     running.start()
     yield running
     status = running.stop()
