@@ -114,8 +114,9 @@ VARIABLES: tuple[Variable, ...] = (
              "Local runner, with TLS only: a plain-HTTP port whose every answer is a 308 to "
              "the same path and query on HTTPS (`/healthz` answers 200 there).", "runner"),
     # Set by the runner (or compose) for the nginx templates in deploy/nginx/:
-    Variable("KITTEH_LISTEN", "80", "nginx templates: the address:port an nginx listens on.",
-             "gateway, assets"),
+    Variable("KITTEH_LISTEN", "80",
+             "nginx templates: the address:port an nginx listens on (the gateway's followed "
+             "by `ssl http2` with TLS).", "gateway, assets"),
     Variable("KITTEH_HTTP_LISTEN", "80",
              "nginx templates, with TLS: the address:port of the plain-HTTP redirect server.",
              "gateway"),
