@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.serve
 	$(VENV)/bin/python -m bench.ingest
 	$(VENV)/bin/python -m bench.e2e
+	$(VENV)/bin/python -m bench.tls
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
