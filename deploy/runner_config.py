@@ -38,7 +38,7 @@ class RunnerConfig:
     data_dir: Path
     database_url: str | None
     gateway_host: str
-    ports: dict[str, int]  # gateway, upload, resize, gallery, assets
+    ports: dict[str, int]  # gateway, upload, resize, gallery, assets, gateway_status
     replicas: dict[str, int]  # upload, resize, gallery: processes to start
 
     @classmethod
@@ -51,6 +51,7 @@ class RunnerConfig:
             "resize": env.port("KITTEH_RESIZE_PORT"),
             "gallery": env.port("KITTEH_GALLERY_PORT"),
             "assets": env.port("KITTEH_ASSETS_PORT"),
+            "gateway_status": env.port("KITTEH_GATEWAY_STATUS_PORT"),  # stub_status, loopback
         }
         replicas = {"gallery": 1, **{
             name: env.integer(f"KITTEH_{name.upper()}_REPLICAS", minimum=0, maximum=MAX_REPLICAS)
@@ -80,7 +81,7 @@ class RunnerConfig:
 
     def all_ports(self) -> list[tuple[str, int]]:
         """Every port the stack listens on, named by what listens there."""
-        ports = [(name, self.ports[name]) for name in ("gateway", "assets")]
+        ports = [(name, self.ports[name]) for name in ("gateway", "assets", "gateway_status")]
         for service in SERVICES:
             # A service with no replicas still reserves its port: the gateway points there.
             ports += [(r.name, r.port) for r in self.replicas_of(service)] \

@@ -117,6 +117,7 @@ class UploadConfig:
     resize_timeout: int
     cache_seconds: int
     log_level: str
+    min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> UploadConfig:
@@ -132,6 +133,7 @@ class UploadConfig:
             resize_timeout=env.integer("KITTEH_RESIZE_TIMEOUT", minimum=1),
             cache_seconds=env.integer("KITTEH_CACHE_SECONDS", minimum=1, maximum=10),
             log_level=log_level(env),
+            min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
         )
 
 
@@ -146,6 +148,7 @@ class ResizeConfig:
     max_pixels: int
     reconcile_interval: float
     log_level: str
+    min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ResizeConfig:
@@ -161,6 +164,7 @@ class ResizeConfig:
             max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
             reconcile_interval=env.integer("KITTEH_RECONCILE_INTERVAL", minimum=1),
             log_level=log_level(env),
+            min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
         )
 
 
