@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
 from shared.errors import KittehError
+from shared.formats import FORMATS
 
 UPLOAD_ROUTES = frozenset({"/api/images", "/upload"})
 
@@ -24,6 +25,14 @@ class UploadMetrics:
             "kitteh_upload_refusals", "Uploads refused, by the error code of the JSON answer "
             "(too_large, unsupported_image, over_limits, storage_full, busy...).",
             ["code"], registry=registry)
+        # Every series exists from the start at 0, so rate() and increase() see the first
+        # upload of each kind rather than a series appearing out of nowhere.
+        for fmt in FORMATS:
+            for outcome in ("created", "duplicate"):
+                self.uploads.labels(outcome, fmt.pillow_name.lower())
+        self.uploads.labels("refused", "unknown")
+        for error in KittehError.__subclasses__():
+            self.refusals.labels(error.code)
 
     def accepted(self, created: bool, fmt: str) -> None:
         self.uploads.labels("created" if created else "duplicate", fmt.lower()).inc()

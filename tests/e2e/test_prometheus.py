@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import pytest
 from deploy.system import require
 from tests.e2e.test_observability import fresh_image
 from tests.stack import free_ports
-from tests.support import file_form
+from tests.support import REPO, file_form
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +38,7 @@ JOB = """\
       - targets: ["127.0.0.1:{port}"]
 """
 PATIENCE = 60  # seconds for Prometheus to start, scrape and answer
+DASHBOARD = REPO / "deploy" / "grafana" / "kitteh.json"
 
 
 @contextlib.contextmanager
@@ -121,3 +124,19 @@ async def test_prometheus_scrapes_the_stack_and_counts_an_upload(stack, promethe
                          lambda n: n >= 1)
         await eventually(http, prometheus, "nginx_http_requests_total", lambda n: n >= 1)
         await eventually(http, prometheus, "min(kitteh_storage_free_bytes)", lambda n: n > 0)
+
+
+async def test_every_dashboard_query_is_valid_and_finds_its_metrics(stack, prometheus):
+    """The Grafana dashboard asks for what the stack really exposes."""
+    exprs = [target["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"]
+             for target in panel["targets"]]
+    names = {name for expr in exprs for name in re.findall(r"\b(?:kitteh|nginx)_\w+", expr)}
+    assert len(names) >= 10
+    async with aiohttp.ClientSession() as http:
+        await eventually(http, prometheus, "count(up == 1)", lambda n: n == 4)
+        for name in sorted(names):
+            await eventually(http, prometheus, f"count({name})", lambda n: n >= 1)
+        for expr in exprs:
+            async with http.get(f"{prometheus}/api/v1/query", params={"query": expr}) as r:
+                assert r.status == 200, (expr, await r.text())
+                assert (await r.json())["status"] == "success", expr
