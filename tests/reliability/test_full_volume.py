@@ -88,13 +88,19 @@ async def test_a_full_volume_answers_507_and_breaks_nothing():
                     status, _, data = await get_image(http, stack.url + variant["url"])
                     assert status == 200 and image_size(data)
 
+            # The no-JavaScript form gets the form again, worded for a person.
+            async with http.post(f"{stack.url}/upload",
+                                 data=unique_photo(UPLOADS + 1).form()) as response:
+                assert response.status == 507
+                assert "storage is full" in await response.text()
+
             async with http.get(f"http://127.0.0.1:{upload_port}/readyz") as response:
                 readiness = await response.json()
                 assert response.status == 503, readiness
                 assert readiness["volume"].startswith("storage full:")
             async with http.get(f"http://127.0.0.1:{upload_port}/metrics") as response:
                 text = await response.text()
-            assert f'kitteh_upload_refusals_total{{code="storage_full"}} {len(refused)}.0' \
+            assert f'kitteh_upload_refusals_total{{code="storage_full"}} {len(refused) + 1}.0' \
                 in text
 
             # Deleting makes room: the next upload is accepted again.
