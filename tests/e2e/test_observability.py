@@ -76,6 +76,15 @@ async def test_a_request_id_is_followed_from_the_gateway_to_resize(http, stack):
                for line in resize_lines)
     for line in upload_lines + resize_lines:
         assert {"time", "level", "logger", "message", "service"} <= set(line)
+    # The gateway's access log (buffered: flushed every second) names it too.
+    access_log = stack.data_dir / "nginx" / "gateway" / "access.log"
+    for _ in range(50):
+        hits = [line for line in access_log.read_text().splitlines()
+                if line.endswith(f"request_id={request_id}")]
+        if hits:
+            break
+        await asyncio.sleep(0.2)
+    assert len(hits) == 1 and '"POST /api/images HTTP/1.1" 201' in hits[0], hits
 
 
 @pytest.mark.parametrize("offered", [
