@@ -146,7 +146,8 @@ def _log_errors(logs: Path) -> list[str]:
         if log.stem in ("postgres", "gateway-access", "assets-access"):
             continue
         for line in log.read_text(errors="replace").splitlines():
-            if "Traceback" in line or " ERROR " in line or "[error]" in line \
+            if "Traceback" in line or '"level": "ERROR"' in line or " ERROR " in line \
+                    or "[error]" in line \
                     or "[crit]" in line or "[alert]" in line:
                 found.append(f"{log.name}: {line}")
     return found

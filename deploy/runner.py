@@ -190,6 +190,7 @@ class Stack:
             "KITTEH_UPLOAD_READ_TIMEOUT": str(env.integer("KITTEH_UPLOAD_READ_TIMEOUT", 1)),
             "KITTEH_RATE_LIMIT": str(env.integer("KITTEH_RATE_LIMIT", minimum=1)),
             "KITTEH_CACHE_SECONDS": str(env.integer("KITTEH_CACHE_SECONDS", 1, 10)),
+            "KITTEH_GATEWAY_STATUS_PORT": str(ports["gateway_status"]),
         }
         if name == "gateway":
             values.update(gateway.template_values(self.config.tls, self.config.origins,

@@ -39,7 +39,7 @@ class RunnerConfig:
     data_dir: Path
     database_url: str | None
     gateway_host: str
-    ports: dict[str, int]  # gateway, upload, resize, gallery, assets
+    ports: dict[str, int]  # gateway, upload, resize, gallery, assets, gateway_status
     replicas: dict[str, int]  # upload, resize, gallery: processes to start
     tls: GatewayTls | None = None  # HTTPS on the gateway port (deploy/gateway.py)
     origins: Origins = ONE_ORIGIN  # KITTEH_PUBLIC_URL, KITTEH_FILES_URL
@@ -54,6 +54,7 @@ class RunnerConfig:
             "resize": env.port("KITTEH_RESIZE_PORT"),
             "gallery": env.port("KITTEH_GALLERY_PORT"),
             "assets": env.port("KITTEH_ASSETS_PORT"),
+            "gateway_status": env.port("KITTEH_GATEWAY_STATUS_PORT"),  # stub_status, loopback
         }
         replicas = {"gallery": 1, **{
             name: env.integer(f"KITTEH_{name.upper()}_REPLICAS", minimum=0, maximum=MAX_REPLICAS)
@@ -86,7 +87,7 @@ class RunnerConfig:
 
     def all_ports(self) -> list[tuple[str, int]]:
         """Every port the stack listens on, named by what listens there."""
-        ports = [(name, self.ports[name]) for name in ("gateway", "assets")]
+        ports = [(name, self.ports[name]) for name in ("gateway", "assets", "gateway_status")]
         if self.tls and self.tls.http_port is not None:
             ports.append(("gateway-http", self.tls.http_port))
         for service in SERVICES:

@@ -17,7 +17,8 @@ class MissingProgram(RuntimeError):
 # program -> Debian package that provides it
 PACKAGES = {"nginx": "nginx", "postgres": "postgresql", "initdb": "postgresql",
             "pg_ctl": "postgresql", "wrk": "wrk", "convert": "imagemagick",
-            "chromium": "chromium", "openssl": "openssl"}
+            "chromium": "chromium", "openssl": "openssl", "prometheus": "prometheus",
+            "prometheus-nginx-exporter": "prometheus-nginx-exporter"}
 
 
 def is_root() -> bool:

@@ -138,6 +138,7 @@ class UploadConfig:
     resize_timeout: int
     cache_seconds: int
     log_level: str
+    min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> UploadConfig:
@@ -154,6 +155,7 @@ class UploadConfig:
             resize_timeout=env.integer("KITTEH_RESIZE_TIMEOUT", minimum=1),
             cache_seconds=env.integer("KITTEH_CACHE_SECONDS", minimum=1, maximum=10),
             log_level=log_level(env),
+            min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
         )
 
 
@@ -168,6 +170,7 @@ class ResizeConfig:
     max_pixels: int
     reconcile_interval: float
     log_level: str
+    min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ResizeConfig:
@@ -183,6 +186,7 @@ class ResizeConfig:
             max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
             reconcile_interval=env.integer("KITTEH_RECONCILE_INTERVAL", minimum=1),
             log_level=log_level(env),
+            min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
         )
 
 

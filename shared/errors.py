@@ -44,5 +44,15 @@ class Busy(KittehError):
         super().__init__(message, retry_after=retry_after)
 
 
+class StorageFull(KittehError):
+    """The volume (or the database's disk) has no room left: not the client's fault, and not
+    over in a few seconds like a restart, so 507 rather than 503."""
+
+    status, code = 507, "storage_full"
+
+    def __init__(self, message: str, *, retry_after: int = 60):
+        super().__init__(message, retry_after=retry_after)
+
+
 class RequestTimeout(KittehError):
     status, code = 408, "too_slow"

@@ -99,6 +99,12 @@ VARIABLES: tuple[Variable, ...] = (
              "Local runner: resize processes to start, on KITTEH_RESIZE_PORT + 10·n. 0: none; "
              "uploads still succeed and variant URLs show the original until one runs.",
              "runner"),
+    Variable("KITTEH_MIN_FREE_BYTES", str(100 * MiB),
+             "Free bytes on the volume below which upload and resize report not ready in "
+             "/readyz (a full volume answers uploads with 507).", "upload, resize"),
+    Variable("KITTEH_GATEWAY_STATUS_PORT", "8085",
+             "Port of the gateway's nginx `stub_status` (connections, requests), on 127.0.0.1 "
+             "only: for prometheus-nginx-exporter, never published.", "runner, gateway"),
     Variable("KITTEH_CACHE_SECONDS", "1",
              "Gateway micro-cache of image pages and open-file cache, in seconds (1-10). A "
              "delete is acknowledged only after this long, so nothing deleted is served "

@@ -91,7 +91,7 @@ class RunningStack:
 
 
 def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    gateway, upload, resize, gallery, assets = free_ports(5)
+    gateway, upload, resize, gallery, assets, status = free_ports(6)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KITTEH_")}
     env.pop("DATABASE_URL", None)  # the runner's own embedded cluster, as for a user
     env.update({
@@ -101,6 +101,7 @@ def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "KITTEH_RESIZE_PORT": str(resize),
         "KITTEH_GALLERY_PORT": str(gallery),
         "KITTEH_ASSETS_PORT": str(assets),
+        "KITTEH_GATEWAY_STATUS_PORT": str(status),
         "KITTEH_RECONCILE_INTERVAL": "1",
         **extra,
     })

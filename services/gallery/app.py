@@ -16,6 +16,8 @@ from services.gallery.security import security_headers
 from shared.config import GalleryConfig
 from shared.db import pool_context
 from shared.http import error_middleware
+from shared.logs import request_id_middleware
+from shared.metrics import METRICS, ServiceMetrics, observe_requests
 from shared.storage import Storage
 from shared.urls import Urls
 
@@ -23,7 +25,10 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 def create_app(config: GalleryConfig) -> web.Application:
-    app = web.Application(middlewares=[security_headers, error_middleware(render_error)])
+    app = web.Application(middlewares=[request_id_middleware, observe_requests,
+                                       security_headers, error_middleware(render_error)])
+    # One registry per app (never prometheus-client's global one): see shared/metrics.py.
+    app[METRICS] = ServiceMetrics(config.storage_dir)
     app[CONFIG] = config
     app[STORAGE] = Storage(config.storage_dir)
     app[ASSETS] = AssetManifest.load(config.assets_url, config.assets_manifest)

@@ -52,7 +52,7 @@ async def upload_failed(request: web.Request) -> web.Response:
 
 def upload_error(status: int, limits) -> tuple[str, str]:
     code = {400: "bad_request", 408: "too_slow", 413: "too_large", 415: "unsupported_image",
-            422: "over_limits", 429: "rate_limited"}.get(status, "busy")
+            422: "over_limits", 429: "rate_limited", 507: "storage_full"}.get(status, "busy")
     return code, {
         400: "No image arrived. Choose a file, then press Upload.",
         408: "The upload was too slow and timed out. Try again.",
@@ -62,6 +62,7 @@ def upload_error(status: int, limits) -> tuple[str, str]:
         422: f"That image is too big: at most {limits.max_side:,} pixels a side, "
              f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames.",
         429: "Too many uploads from your address. Wait a minute, then try again.",
+        507: "Kitteh's storage is full, so this picture was not kept. Try again later.",
     }.get(status, "Kitteh is busy right now. Try again in a moment.")
 
 

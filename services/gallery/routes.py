@@ -4,10 +4,12 @@ from aiohttp import web
 
 from services.gallery import handlers
 from shared.http import add_probe_routes
+from shared.metrics import add_metrics_route
 
 
 def setup_routes(app: web.Application) -> None:
     add_probe_routes(app)
+    add_metrics_route(app)  # before /{name}, which would take it for an image's name
     app.router.add_get("/", handlers.home)
     app.router.add_get("/api/limits", handlers.api_limits)
     app.router.add_get("/api/images", handlers.api_list)

@@ -7,6 +7,7 @@ touching the handlers. Engines are plain blocking code: the service runs them in
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ class RenderedVariant:
     width: int
     height: int
     data: bytes
+    seconds: float = 0.0  # resize and encode; for the first (largest), the decode as well
 
 
 class ResizeEngine(Protocol):
@@ -73,6 +75,7 @@ class PillowEngine:
 
     def render(self, source: Path, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
+        started = time.perf_counter()
         with Image.open(source) as img:
             orientation = img.getexif().get(ORIENTATION_TAG, 1) if img.format != "GIF" else 1
             transpose = TRANSPOSE.get(orientation)
@@ -101,8 +104,11 @@ class PillowEngine:
                 elif current.size != (spec.width, spec.height):
                     current = current.resize((spec.width, spec.height),
                                              Image.Resampling.LANCZOS)
-                rendered.append(RenderedVariant(spec.kind, spec.width, spec.height,
-                                                self._encode(current, fmt, icc)))
+                data = self._encode(current, fmt, icc)
+                now = time.perf_counter()
+                rendered.append(RenderedVariant(spec.kind, spec.width, spec.height, data,
+                                                now - started))
+                started = now
             return rendered
 
     def _encode(self, img: Image.Image, fmt: Format, icc: bytes | None) -> bytes:

@@ -10,6 +10,7 @@ from aiohttp import web
 from services.upload.delete import bearer_token, delete_image
 from services.upload.ingest import IngestResult, ingest
 from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
+from services.upload.metrics import UPLOAD_METRICS
 from services.upload.receive import receive_upload
 from services.upload.resize_client import request_variants
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL
@@ -22,7 +23,9 @@ async def _upload(request: web.Request) -> IngestResult:
     app = request.app
     limits = app[CONFIG].limits
     received = await receive_upload(request, app[STORAGE], limits)
+    app[UPLOAD_METRICS].received_bytes.inc(received.size)
     result = await ingest(app[DB_POOL], app[STORAGE], limits, received, app[IMAGE_WORKERS])
+    app[UPLOAD_METRICS].accepted(result.created, result.image.format.pillow_name)
     if result.created and await request_variants(app, result.image.token):
         # Committed already: a database hiccup now must not turn the 201 into a 503 (the
         # client would retry and get a 200 for an upload it was told had failed).

@@ -37,7 +37,8 @@
   }
   const count = (n) => Number(n).toLocaleString("en");
   const CODE_BY_STATUS = { 400: "bad_request", 408: "too_slow", 413: "too_large", 415: "unsupported_image",
-                           422: "over_limits", 429: "rate_limited", 502: "busy", 503: "busy", 504: "busy" };
+                           422: "over_limits", 429: "rate_limited", 502: "busy", 503: "busy", 504: "busy",
+                           507: "storage_full" };
   const RETRYABLE = new Set(["too_slow", "rate_limited", "busy", "network"]);
 
   function message(code, serverMessage) {
@@ -49,6 +50,7 @@
                `${oneDecimal(limits.max_pixels / 1e6)} megapixels and ${count(limits.max_frames)} frames.`;
       case "rate_limited": return "Too many uploads in a short time. Wait a minute, then try again.";
       case "busy": return "Kitteh is busy right now. Try again in a moment.";
+      case "storage_full": return "Kitteh's storage is full, so this picture was not kept. Try again later.";
       case "too_slow": return "The upload was too slow and timed out. Try again.";
       case "network": return "The connection was lost. Check your network and try again.";
       case "empty": return "This file is empty.";
