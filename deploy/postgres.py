@@ -113,6 +113,22 @@ class LocalPostgres:
         return self._run(self.bin / "pg_ctl", "-D", self.data, "status", check=False
                          ).returncode == 0
 
+    def postmaster_state(self) -> str:
+        """``running``; ``stopped`` (no postmaster.pid: a clean stop removes it); or
+        ``crashed`` (the pid file is left but its process is gone). Cheap: no subprocess,
+        so the runner can ask every fraction of a second."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except FileNotFoundError:
+            return "stopped"
+        except (OSError, ValueError):
+            return "running"  # being written right now by a starting postmaster
+        try:
+            proc_stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return "crashed"
+        return "crashed" if proc_stat.split(") ", 1)[-1].startswith("Z") else "running"
+
     def create_database(self) -> None:
         psql = self.bin / "psql"
         exists = self._run(psql, "-h", self.socket_dir, "-U", "postgres", "-d", "postgres",

@@ -40,6 +40,15 @@ class Child:
         """The exit status if the child has exited, else None."""
         return None if self.process is None else self.process.poll()
 
+    def kill_leftovers(self) -> None:
+        """After the child died: SIGKILL whatever is left of its process group (the child
+        leads a session of its own). nginx workers outlive a master killed with SIGKILL and
+        would keep the port, so a new master could not listen. The group id stays reserved
+        while any member lives, so this never reaches an unrelated process."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     # Longer than a service's own graceful stop (up to 30 s for requests in progress, 5 s
     # more for aiohttp's shutdown, 10 s for the resize loops): SIGKILL is for a hung child.
     def stop(self, timeout: float = 60) -> None:

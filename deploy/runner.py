@@ -11,9 +11,14 @@
    points at the service's port, for a process started by hand or by a test);
 4. the assets nginx and the gateway nginx, rendered from ``deploy/nginx/*.conf.template``,
    the gateway balancing over every replica;
-5. waits for every ``/healthz``, prints the URL, and supervises: a child that dies is
-   reported with the tail of its log and the runner exits non-zero. SIGINT or SIGTERM
-   stops everything it started, gateway first, database last.
+5. waits for every ``/healthz``, prints the URL, and supervises: a child that dies once
+   the stack is up (a service, a replica, an nginx) is restarted with exponential backoff
+   (deploy/supervision.py) while the others keep serving; the embedded PostgreSQL too when
+   it crashed (its postmaster.pid left behind), but not when someone stopped it cleanly
+   (``pg_ctl stop``: maintenance; the services answer 503 until it is back). A child that
+   dies while the stack is still starting stops the runner with the tail of its log: that
+   is a configuration problem, which restarting would not fix. SIGINT or SIGTERM stops
+   everything it started, gateway first, database last, also while a restart is pending.
 """
 
 from __future__ import annotations
@@ -32,11 +37,21 @@ from deploy import nginx
 from deploy.postgres import LocalPostgres, cluster_dir, searchable_by_others, socket_url
 from deploy.processes import Child, clean_stale_pid_files, process_mentions
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
+from deploy.supervision import (
+    CEILING,
+    Backoff,
+    Stop,
+    StopSignals,
+    Watch,
+    answers_health,
+    describe_exit,
+)
 from deploy.system import MissingProgram, is_root, require
 from shared.config import ConfigError, Env
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60
+TICK = 0.2  # seconds between two looks at the children
 
 
 class RunnerError(RuntimeError):
@@ -52,7 +67,12 @@ class Stack:
         self.run_dir = data / "run"
         self.assets_dir = data / "assets"
         self.children: list[Child] = []
+        self.watches: list[Watch] = []
+        self.stop_signals = StopSignals()  # main() installs it
         self.postgres: LocalPostgres | None = None  # set once this runner started it
+        self.postgres_backoff = Backoff()
+        self.postgres_restart_at: float | None = None
+        self.postgres_stopped_reported = False
         # The embedded cluster's URL is known before it starts: tests start extra service
         # processes with service_env() of a stack that is already running.
         self.cluster_dir = cluster_dir(data)
@@ -85,7 +105,8 @@ class Stack:
         replicas = [r for name in SERVICES for r in self.config.replicas_of(name)]
         for replica in replicas:
             self._start_child(replica.name, [sys.executable, "-m", f"services.{replica.service}"],
-                              env=self.service_env(replica))
+                              env=self.service_env(replica),
+                              health_url=f"http://127.0.0.1:{replica.port}/healthz")
         for replica in replicas:
             self._wait_healthy(replica.name, replica.port)
         for name in ("assets", "gateway"):
@@ -166,11 +187,13 @@ class Stack:
         say(result.stdout.strip())
 
     def _start_child(self, name: str, command: list[str], stop_signal=signal.SIGTERM,
-                     env: dict[str, str] | None = None) -> Child:
+                     env: dict[str, str] | None = None, health_url: str | None = None) -> Child:
         child = Child(name, command, self.logs / f"{name}.log", self.run_dir / f"{name}.pid",
                       env or self.child_env(), stop_signal)
-        child.start()
-        self.children.append(child)
+        with self.stop_signals.held():
+            child.start()
+            self.children.append(child)
+        self.watches.append(Watch(child, health_url))
         return child
 
     def nginx_values(self, name: str) -> dict[str, str]:
@@ -210,9 +233,11 @@ class Stack:
         if check.returncode != 0:
             raise RunnerError(f"nginx {name} configuration is invalid:\n{check.stderr}")
         # Foreground master, supervised like the others; SIGQUIT is nginx's graceful stop.
+        host = self.config.gateway_host if name == "gateway" else "127.0.0.1"
         self._start_child(f"nginx-{name}", [str(binary), "-p", str(work), "-e",
                                             str(work / "error.log"), "-c", str(main),
-                                            "-g", "daemon off;"], stop_signal=signal.SIGQUIT)
+                                            "-g", "daemon off;"], stop_signal=signal.SIGQUIT,
+                          health_url=f"http://{host}:{self.config.ports[name]}/healthz")
 
     def _wait_healthy(self, name: str, port: int, host: str = "127.0.0.1") -> None:
         url = f"http://{host}:{port}/healthz"
@@ -231,16 +256,88 @@ class Stack:
     # -- supervise and stop -------------------------------------------------------------
 
     def check_children(self) -> None:
+        """While starting: a child that died is fatal (a bad setting, a port taken...)."""
         for child in self.children:
             status = child.exited()
             if status is not None:
-                raise RunnerError(f"{child.name} exited with status {status}; "
+                raise RunnerError(f"{child.name} {describe_exit(status)} while starting; "
                                   f"last lines of {child.log_file}:\n{child.log_tail()}")
 
     def supervise(self) -> None:
+        """Once the stack is up: restart what dies, for as long as the runner runs."""
+        for watch in self.watches:
+            watch.started_at = time.monotonic()
         while True:
-            self.check_children()
-            time.sleep(0.5)
+            for watch in self.watches:
+                self._tend(watch)
+            self._tend_postgres()
+            time.sleep(TICK)
+
+    def _tend(self, watch: Watch) -> None:
+        child, now = watch.child, time.monotonic()
+        if watch.restart_at is not None:
+            if now >= watch.restart_at:
+                with self.stop_signals.held():
+                    child.start()
+                    watch.restart_at = None
+                watch.started_at, watch.healthy = now, False
+                watch.restarts += 1
+                say(f"{child.name} restarted (pid {child.pid}, restart {watch.restarts})")
+            return
+        status = child.exited()
+        if status is None:
+            if not watch.healthy and watch.health_url and answers_health(watch.health_url):
+                watch.healthy = True
+                say(f"{child.name} is back: healthy {now - watch.started_at:.1f} s "
+                    "after its restart")
+            return
+        child.kill_leftovers()
+        uptime = now - watch.started_at
+        delay = watch.backoff.next_delay(uptime)
+        watch.restart_at = now + delay
+        say(f"{child.name} {describe_exit(status)} after {uptime:.1f} s up; "
+            f"restarting it in {delay:g} s; the rest keeps serving")
+        if watch.backoff.failures == 1:
+            say(f"last lines of {child.log_file}:\n{child.log_tail(15)}")
+        elif watch.backoff.crash_looping and (delay == CEILING or
+                                              watch.backoff.failures == 3):
+            say(f"{child.name} is crash-looping: {watch.backoff.failures} deaths in a row, "
+                f"each soon after starting; retrying at most every {CEILING:g} s. "
+                f"Last lines of {child.log_file}:\n{child.log_tail(15)}")
+
+    def _tend_postgres(self) -> None:
+        """The embedded cluster is pg_ctl's daemon, not our child: look at its pid file.
+        A postmaster.pid whose process is gone is a crash (restart it); no pid file means
+        someone stopped it on purpose (report it once, leave it to them)."""
+        if self.postgres is None:
+            return
+        now = time.monotonic()
+        if self.postgres_restart_at is not None:
+            if now < self.postgres_restart_at:
+                return
+            self.postgres_restart_at = None
+            try:
+                self.postgres.start()
+            except RuntimeError as error:
+                delay = self.postgres_backoff.next_delay(0)
+                self.postgres_restart_at = now + delay
+                say(f"PostgreSQL did not start again; next try in {delay:g} s: {error}")
+                return
+            self.postgres_backoff.failures = 0
+            say("PostgreSQL restarted; the services reconnect by themselves")
+            return
+        state = self.postgres.postmaster_state()
+        if state == "running":
+            self.postgres_stopped_reported = False
+        elif state == "crashed":
+            delay = self.postgres_backoff.next_delay(0)
+            self.postgres_restart_at = now + delay
+            say(f"PostgreSQL died (its postmaster.pid is left behind); restarting it in "
+                f"{delay:g} s; until then the services answer 503")
+        elif not self.postgres_stopped_reported:
+            self.postgres_stopped_reported = True
+            say("PostgreSQL was stopped (not by this runner); the services answer 503 until "
+                "it is started again")
 
     def stop(self) -> None:
         for child in reversed(self.children):  # gateway first, resize last
@@ -254,23 +351,14 @@ def say(*parts: object) -> None:
     print("kitteh:", *parts, flush=True)
 
 
-class Stop(Exception):
-    pass
-
-
-def _raise_stop(signum, _frame) -> None:
-    raise Stop(signal.Signals(signum).name)
-
-
 def main() -> int:
     try:
         config = RunnerConfig.from_env()
     except ConfigError as error:
         print(f"kitteh: configuration error: {error}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
     stack = Stack(config)
+    stack.stop_signals.install()
     status = 0
     try:
         stack.start()
