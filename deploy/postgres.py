@@ -33,6 +33,13 @@ def cluster_dir(data_dir: Path) -> Path:
     return FALLBACK_ROOT / hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
 
 
+def log_file_for(data_dir: Path, cluster: Path) -> Path:
+    """The server log sits with the other logs, unless the postgres user cannot reach them
+    (a cluster under FALLBACK_ROOT)."""
+    inside = cluster.is_relative_to(data_dir)
+    return (data_dir / "logs" if inside else cluster) / "postgres.log"
+
+
 def searchable_by_others(path: Path) -> bool:
     """Whether every existing directory from ``path`` up to / lets other users pass through
     (what the postgres user needs); directories not made yet are made with mode 0755."""

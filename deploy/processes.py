@@ -80,6 +80,15 @@ def process_mentions(pid: int, marker: str) -> bool:
     return False
 
 
+# How a runner shows in /proc/<pid>/cmdline: ``python -m deploy.runner`` (make run),
+# ``kitteh run`` (the console script) or ``python -m deploy.cli run``.
+RUNNER_COMMANDS = ("deploy.runner", "kitteh\0run", "deploy.cli\0run")
+
+
+def is_runner(pid: int) -> bool:
+    return any(process_mentions(pid, marker) for marker in RUNNER_COMMANDS)
+
+
 def clean_stale_pid_files(run_dir: Path, markers: tuple[str, ...]) -> list[str]:
     """Stop processes a crashed runner left behind (only ours: they carry one of the
     markers), then drop their pid files. Returns what was cleaned, for the log."""

@@ -34,8 +34,14 @@ import urllib.request
 from pathlib import Path
 
 from deploy import nginx
-from deploy.postgres import LocalPostgres, cluster_dir, searchable_by_others, socket_url
-from deploy.processes import Child, clean_stale_pid_files, process_mentions
+from deploy.postgres import (
+    LocalPostgres,
+    cluster_dir,
+    log_file_for,
+    searchable_by_others,
+    socket_url,
+)
+from deploy.processes import Child, clean_stale_pid_files, is_runner
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
 from deploy.supervision import (
     CEILING,
@@ -93,10 +99,8 @@ class Stack:
         self._check_ports_free()
         if not self.config.database_url:
             say("starting PostgreSQL in", self.cluster_dir)
-            # Its log sits with the other logs, unless the postgres user cannot reach them.
-            inside = self.cluster_dir.is_relative_to(self.config.data_dir)
-            log = (self.logs if inside else self.cluster_dir) / "postgres.log"
-            self.postgres = LocalPostgres(self.cluster_dir, log)
+            self.postgres = LocalPostgres(self.cluster_dir,
+                                          log_file_for(self.config.data_dir, self.cluster_dir))
             self.postgres.ensure_cluster()
             self.postgres.start()
         self._run_step("migrate", [sys.executable, "-m", "shared.migrate"])
@@ -122,7 +126,7 @@ class Stack:
                 other = int(runner_pid.read_text().strip())
             except ValueError:
                 other = 0
-            if other and other != os.getpid() and process_mentions(other, "deploy.runner") \
+            if other and other != os.getpid() and is_runner(other) \
                     and Path(f"/proc/{other}").exists():
                 raise RunnerError(f"another runner (pid {other}) is using {marker}")
         # Exactly this data directory's children (not those of /tmp/k-10 for /tmp/k-1): the
