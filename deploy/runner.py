@@ -321,8 +321,11 @@ class Stack:
                 return
             self.postgres_restart_at = None
             try:
+                # Fails while the dead postmaster's backends still hold its shared memory,
+                # or while it is an unreaped zombie (pg_ctl then takes it for alive): the
+                # backoff retries until it is really gone.
                 self.postgres.start()
-            except RuntimeError as error:
+            except (RuntimeError, subprocess.CalledProcessError) as error:
                 delay = self.postgres_backoff.next_delay(0)
                 self.postgres_restart_at = now + delay
                 say(f"PostgreSQL did not start again; next try in {delay:g} s: {error}")

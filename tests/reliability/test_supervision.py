@@ -155,3 +155,37 @@ async def test_a_crash_loop_backs_off_and_the_runner_still_stops_cleanly():
         if holder is not None:
             holder.close()
         stack.stop_and_remove()
+
+
+async def test_a_crashed_postgres_is_restarted_and_a_stopped_one_left_alone():
+    stack = OwnStack.start_new("pg-crash")
+    try:
+        pid_file = stack.data_dir / "postgres" / "data" / "postmaster.pid"
+        postmaster = int(pid_file.read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)  # leaves postmaster.pid behind: a crash
+        readyz = f"http://127.0.0.1:{stack.config.ports['upload']}/readyz"
+
+        async def back() -> bool:
+            return runner_said(stack, "PostgreSQL restarted") > 0 and status_of(readyz) == 200
+
+        took = await wait_until(back, HEAL_WITHIN, what="PostgreSQL restarted")
+        measured(f"PostgreSQL killed with SIGKILL: services ready again after {took:.1f} s")
+        assert "PostgreSQL died" in "".join(stack.output)
+        async with aiohttp.ClientSession() as http:
+            status, body = await post_image(http, stack.url, unique_photo(1))
+            assert status == 201, body
+
+        # A clean stop (an operator's pg_ctl stop) is reported once and not undone.
+        stack.postgres().stop()
+        await wait_until(lambda: _true(runner_said(stack, "PostgreSQL was stopped") == 1),
+                         10, what="stop reported")
+        await asyncio.sleep(2)
+        assert stack.postgres().postmaster_state() == "stopped"
+        assert runner_said(stack, "PostgreSQL was stopped") == 1
+        stack.postgres().start()
+    finally:
+        assert stack.stop_and_remove() == 0
+
+
+async def _true(value: bool) -> bool:
+    return value
