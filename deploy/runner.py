@@ -302,7 +302,7 @@ class Stack:
         say(f"{child.name} {describe_exit(status)} after {uptime:.1f} s up; "
             f"restarting it in {delay:g} s; the rest keeps serving")
         if watch.backoff.failures == 1:
-            say(f"last lines of {child.log_file}:\n{child.log_tail(15)}")
+            say(f"last lines of {child.log_file}:\n{child.log_tail(15) or '(empty)'}")
         elif watch.backoff.crash_looping and (delay == CEILING or
                                               watch.backoff.failures == 3):
             say(f"{child.name} is crash-looping: {watch.backoff.failures} deaths in a row, "
@@ -327,8 +327,11 @@ class Stack:
                 self.postgres.start()
             except (RuntimeError, subprocess.CalledProcessError) as error:
                 delay = self.postgres_backoff.next_delay(0)
-                self.postgres_restart_at = now + delay
-                say(f"PostgreSQL did not start again; next try in {delay:g} s: {error}")
+                self.postgres_restart_at = time.monotonic() + delay
+                reason = "the old server is still going away" \
+                    if isinstance(error, subprocess.CalledProcessError) \
+                    else str(error).strip().splitlines()[-1]
+                say(f"PostgreSQL did not start again ({reason}); next try in {delay:g} s")
                 return
             self.postgres_backoff.failures = 0
             say("PostgreSQL restarted; the services reconnect by themselves")
