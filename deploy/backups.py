@@ -77,6 +77,13 @@ def _is_empty(directory: Path) -> bool:
     return not directory.exists() or not any(directory.iterdir())
 
 
+def _volume_is_empty(storage: Path) -> bool:
+    """Nothing but the empty ``tmp/`` a service makes at start counts as empty."""
+    if not storage.exists():
+        return True
+    return all(p.name == "tmp" and p.is_dir() and _is_empty(p) for p in storage.iterdir())
+
+
 # -- backup ---------------------------------------------------------------------------------
 
 
@@ -184,7 +191,7 @@ def _refuse_unless_empty(installation: Installation) -> None:
             raise CommandError(f"a PostgreSQL cluster for {data} already exists at "
                                f"{installation.cluster_dir}; remove it or choose another "
                                "KITTEH_DATA_DIR")
-    if not _is_empty(installation.storage_dir):
+    if not _volume_is_empty(installation.storage_dir):
         raise CommandError(f"the volume {installation.storage_dir} is not empty")
 
 
