@@ -36,9 +36,11 @@ def _restore(args: argparse.Namespace) -> int:
     except CommandError as error:
         print(f"kitteh restore: {error}", file=sys.stderr)
         return 1
+    where = "the database named by DATABASE_URL" if installation.database_url \
+        else str(installation.data_dir)
     print(f"kitteh restore: {done['images']} images, {done['files']} files "
-          f"({done['bytes'] / 1e6:.1f} MB) restored into {installation.data_dir}; "
-          "start it with: kitteh run")
+          f"({done['bytes'] / 1e6:.1f} MB) restored into {where}; start it with: "
+          f"KITTEH_DATA_DIR={installation.data_dir} kitteh run")
     return 0
 
 
