@@ -43,15 +43,7 @@ from deploy.postgres import (
 )
 from deploy.processes import Child, clean_stale_pid_files, is_runner
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
-from deploy.supervision import (
-    CEILING,
-    Backoff,
-    Stop,
-    StopSignals,
-    Watch,
-    answers_health,
-    describe_exit,
-)
+from deploy.supervision import PostgresWatch, Stop, StopSignals, Watch, describe_exit
 from deploy.system import MissingProgram, is_root, require
 from shared.config import ConfigError, Env
 
@@ -76,9 +68,6 @@ class Stack:
         self.watches: list[Watch] = []
         self.stop_signals = StopSignals()  # main() installs it
         self.postgres: LocalPostgres | None = None  # set once this runner started it
-        self.postgres_backoff = Backoff()
-        self.postgres_restart_at: float | None = None
-        self.postgres_stopped_reported = False
         # The embedded cluster's URL is known before it starts: tests start extra service
         # processes with service_env() of a stack that is already running.
         self.cluster_dir = cluster_dir(data)
@@ -271,83 +260,13 @@ class Stack:
         """Once the stack is up: restart what dies, for as long as the runner runs."""
         for watch in self.watches:
             watch.started_at = time.monotonic()
+        postgres = PostgresWatch(self.postgres) if self.postgres is not None else None
         while True:
             for watch in self.watches:
-                self._tend(watch)
-            self._tend_postgres()
+                watch.tend(self.stop_signals, say)
+            if postgres is not None:
+                postgres.tend(say)
             time.sleep(TICK)
-
-    def _tend(self, watch: Watch) -> None:
-        child, now = watch.child, time.monotonic()
-        if watch.restart_at is not None:
-            if now >= watch.restart_at:
-                with self.stop_signals.held():
-                    child.start()
-                    watch.restart_at = None
-                watch.started_at, watch.healthy = now, False
-                watch.restarts += 1
-                say(f"{child.name} restarted (pid {child.pid}, restart {watch.restarts})")
-            return
-        status = child.exited()
-        if status is None:
-            if not watch.healthy and watch.health_url and answers_health(watch.health_url):
-                watch.healthy = True
-                say(f"{child.name} is back: healthy {now - watch.started_at:.1f} s "
-                    "after its restart")
-            return
-        child.kill_leftovers()
-        uptime = now - watch.started_at
-        delay = watch.backoff.next_delay(uptime)
-        watch.restart_at = now + delay
-        say(f"{child.name} {describe_exit(status)} after {uptime:.1f} s up; "
-            f"restarting it in {delay:g} s; the rest keeps serving")
-        if watch.backoff.failures == 1:
-            say(f"last lines of {child.log_file}:\n{child.log_tail(15) or '(empty)'}")
-        elif watch.backoff.crash_looping and (delay == CEILING or
-                                              watch.backoff.failures == 3):
-            say(f"{child.name} is crash-looping: {watch.backoff.failures} deaths in a row, "
-                f"each soon after starting; retrying at most every {CEILING:g} s. "
-                f"Last lines of {child.log_file}:\n{child.log_tail(15)}")
-
-    def _tend_postgres(self) -> None:
-        """The embedded cluster is pg_ctl's daemon, not our child: look at its pid file.
-        A postmaster.pid whose process is gone is a crash (restart it); no pid file means
-        someone stopped it on purpose (report it once, leave it to them)."""
-        if self.postgres is None:
-            return
-        now = time.monotonic()
-        if self.postgres_restart_at is not None:
-            if now < self.postgres_restart_at:
-                return
-            self.postgres_restart_at = None
-            try:
-                # Fails while the dead postmaster's backends still hold its shared memory,
-                # or while it is an unreaped zombie (pg_ctl then takes it for alive): the
-                # backoff retries until it is really gone.
-                self.postgres.start()
-            except (RuntimeError, subprocess.CalledProcessError) as error:
-                delay = self.postgres_backoff.next_delay(0)
-                self.postgres_restart_at = time.monotonic() + delay
-                reason = "the old server is still going away" \
-                    if isinstance(error, subprocess.CalledProcessError) \
-                    else str(error).strip().splitlines()[-1]
-                say(f"PostgreSQL did not start again ({reason}); next try in {delay:g} s")
-                return
-            self.postgres_backoff.failures = 0
-            say("PostgreSQL restarted; the services reconnect by themselves")
-            return
-        state = self.postgres.postmaster_state()
-        if state == "running":
-            self.postgres_stopped_reported = False
-        elif state == "crashed":
-            delay = self.postgres_backoff.next_delay(0)
-            self.postgres_restart_at = now + delay
-            say(f"PostgreSQL died (its postmaster.pid is left behind); restarting it in "
-                f"{delay:g} s; until then the services answer 503")
-        elif not self.postgres_stopped_reported:
-            self.postgres_stopped_reported = True
-            say("PostgreSQL was stopped (not by this runner); the services answer 503 until "
-                "it is started again")
 
     def stop(self) -> None:
         for child in reversed(self.children):  # gateway first, resize last

@@ -5,19 +5,24 @@ delay that starts at ``FIRST_DELAY`` and doubles on every death in a row up to `
 so a service that crashes at once on every start costs one start every 30 s, never a hot
 loop. A child that stayed up ``STABLE_AFTER`` seconds counts as healthy again: its next
 death starts over at ``FIRST_DELAY`` (an OOM kill once a day restarts in half a second).
+``PostgresWatch`` does the same for the embedded PostgreSQL, which is not a child.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from deploy.postgres import LocalPostgres
 from deploy.processes import Child
+
+Say = Callable[..., None]  # the runner's output: say("resize is back")
 
 FIRST_DELAY = 0.5
 CEILING = 30.0
@@ -57,6 +62,90 @@ class Watch:
     restart_at: float | None = None
     healthy: bool = True  # it was healthy when the stack finished starting
     restarts: int = 0
+
+    def tend(self, stop_signals: StopSignals, say: Say) -> None:
+        """One look: start it if its restart is due, note it healthy again, or notice
+        that it died and schedule the restart."""
+        child, now = self.child, time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                with stop_signals.held():
+                    child.start()
+                    self.restart_at = None
+                self.started_at, self.healthy = now, False
+                self.restarts += 1
+                say(f"{child.name} restarted (pid {child.pid}, restart {self.restarts})")
+            return
+        status = child.exited()
+        if status is None:
+            if not self.healthy and self.health_url and answers_health(self.health_url):
+                self.healthy = True
+                say(f"{child.name} is back: healthy {now - self.started_at:.1f} s "
+                    "after its restart")
+            return
+        child.kill_leftovers()
+        uptime = now - self.started_at
+        delay = self.backoff.next_delay(uptime)
+        self.restart_at = now + delay
+        say(f"{child.name} {describe_exit(status)} after {uptime:.1f} s up; "
+            f"restarting it in {delay:g} s; the rest keeps serving")
+        if self.backoff.failures == 1:
+            say(f"last lines of {child.log_file}:\n{child.log_tail(15) or '(empty)'}")
+        elif self.backoff.crash_looping and (delay == self.backoff.ceiling
+                                             or self.backoff.failures == LOOP_AFTER):
+            say(f"{child.name} is crash-looping: {self.backoff.failures} deaths in a row, "
+                f"each soon after starting; retrying at most every "
+                f"{self.backoff.ceiling:g} s. Last lines of {child.log_file}:\n"
+                f"{child.log_tail(15)}")
+
+
+@dataclass
+class PostgresWatch:
+    """The embedded cluster is pg_ctl's daemon, not the runner's child: its pid file tells.
+    A postmaster.pid whose process is gone is a crash: restart it with the same backoff. No
+    pid file means someone stopped it on purpose (maintenance): say so once, leave it."""
+
+    postgres: LocalPostgres
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_at: float | None = None
+    stopped_reported: bool = False
+
+    def tend(self, say: Say) -> None:
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self._restart(say)
+            return
+        state = self.postgres.postmaster_state()
+        if state == "running":
+            self.stopped_reported = False
+        elif state == "crashed":
+            delay = self.backoff.next_delay(0)
+            self.restart_at = now + delay
+            say(f"PostgreSQL died (its postmaster.pid is left behind); restarting it in "
+                f"{delay:g} s; until then the services answer 503")
+        elif not self.stopped_reported:
+            self.stopped_reported = True
+            say("PostgreSQL was stopped (not by this runner); the services answer 503 until "
+                "it is started again")
+
+    def _restart(self, say: Say) -> None:
+        self.restart_at = None
+        try:
+            # Fails while the dead postmaster's backends still hold its shared memory, or
+            # while it is an unreaped zombie (pg_ctl then takes it for alive, and the
+            # database check fails): the backoff retries until it is really gone.
+            self.postgres.start()
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            delay = self.backoff.next_delay(0)
+            self.restart_at = time.monotonic() + delay
+            reason = "the old server is still going away" \
+                if isinstance(error, subprocess.CalledProcessError) \
+                else str(error).strip().splitlines()[-1]
+            say(f"PostgreSQL did not start again ({reason}); next try in {delay:g} s")
+            return
+        self.backoff.failures = 0
+        say("PostgreSQL restarted; the services reconnect by themselves")
 
 
 def describe_exit(status: int) -> str:

@@ -49,6 +49,7 @@ def test_stop_leaves_nothing_and_restart_keeps_data():
     for pid in (*pids.values(), postgres_pid):
         assert not alive(pid)
     assert not (data_dir / "postgres/data/postmaster.pid").exists()
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 def test_a_child_dying_while_starting_stops_the_runner_with_its_log():
