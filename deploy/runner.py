@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -273,7 +274,12 @@ class Stack:
             child.stop()
         if self.postgres is not None:
             self.postgres.stop()
-        (self.run_dir / "runner.lock").unlink(missing_ok=True)
+        # Only our own: a runner refused because another one uses this data directory must
+        # leave that one's lock alone.
+        lock = self.run_dir / "runner.lock"
+        with contextlib.suppress(OSError, ValueError):
+            if int(lock.read_text().strip()) == os.getpid():
+                lock.unlink()
 
 
 def say(*parts: object) -> None:

@@ -7,7 +7,10 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +68,24 @@ def test_a_child_dying_while_starting_stops_the_runner_with_its_log():
     assert "resize exited with status 2 while starting" in output
     assert "KITTEH_RESIZE_QUEUE" in output  # the log tail names the bad setting
     assert not any(alive(pid) for pid in running.child_pids().values())
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_a_second_runner_is_refused_and_leaves_the_first_ones_lock():
+    data_dir = open_dir("kitteh-runner-") / "var"
+    env = stack_env(data_dir)
+    first = RunningStack(data_dir, env)
+    first.start()
+    try:
+        kitteh = Path(sys.executable).with_name("kitteh")  # `kitteh run`, the console script
+        second = subprocess.run([str(kitteh), "run"], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 1
+        assert f"another runner (pid {first.process.pid}) is using" in second.stderr
+        lock = data_dir / "run" / "runner.lock"
+        assert lock.read_text().strip() == str(first.process.pid)
+    finally:
+        assert first.stop() == 0
     shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
