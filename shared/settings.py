@@ -42,8 +42,10 @@ VARIABLES: tuple[Variable, ...] = (
              "Local runner: address the gateway listens on (0.0.0.0 to reach it from the LAN).",
              "runner"),
     Variable("KITTEH_DATA_DIR", "./var",
-             "Local runner: volume, logs, rendered nginx configs and the embedded PostgreSQL.",
-             "runner"),
+             "Local runner: volume, logs, rendered nginx configs and the embedded PostgreSQL. "
+             "The kitteh command (migrate, sweep, backup, restore) finds the installation "
+             "through it.",
+             "runner, kitteh"),
     Variable("KITTEH_RESIZE_URL", "http://127.0.0.1:8082",
              "Where the upload service reaches the resize service.", "upload"),
     Variable("KITTEH_PUBLIC_URL", "",
