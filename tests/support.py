@@ -12,15 +12,17 @@ import aiohttp
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-PHOTOS = Path(os.environ.get("KITTEH_PHOTOS", REPO.parent / "shared" / "photos"))
+# Real photos with their sources and licences: tests/data/photos/README.md. KITTEH_PHOTOS may
+# point at another folder holding files of the same names.
+PHOTOS = Path(os.environ.get("KITTEH_PHOTOS") or REPO / "tests" / "data" / "photos")
 
 
 def photo(name: str) -> Path:
     path = PHOTOS / name
     if not path.exists():
         raise FileNotFoundError(
-            f"sample photo {path} is missing: the tests read real photos from the team folder "
-            "../shared/photos beside the repository (or KITTEH_PHOTOS)")
+            f"sample photo {path} is missing: the tests read real photos from tests/data/photos "
+            "(or the folder KITTEH_PHOTOS names)")
     return path
 
 
