@@ -23,6 +23,7 @@ from tests.leaks import (  # noqa: F401
     pytest_configure,
     pytest_report_header,
     pytest_sessionfinish,
+    pytest_terminal_summary,
     stop_what_the_test_started,
 )
 from tests.stack import RunningStack, stack_env

@@ -214,26 +214,31 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"kitteh test run: {current_run()} (processes carry {RUN_VARIABLE})"
 
 
+LEFT_RUNNING = pytest.StashKey[list[str]]()
+
+
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of every fixture
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = current_run()
     left = wait_gone(processes_of(run), SETTLE_SECONDS)
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-
-    def say(line: str, **markup: bool) -> None:
-        if reporter is not None:
-            reporter.ensure_newline()  # after the progress dots
-            reporter.write_line(line, **markup)
-        else:
-            print(line, flush=True)
-
     if not left:
-        say(f"kitteh: test run {run}: no process left running")
+        lines = [f"kitteh: test run {run}: no process left running"]
+    else:
+        survivors = {process.pid for process in stop_processes(left)}
+        lines = [f"kitteh: test run {run} left {len(left)} process(es) running; stopped them:"]
+        lines += [f"kitteh:   {process}{' (STILL ALIVE)' if process.pid in survivors else ''}"
+                  for process in left]
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        print("\n".join(lines), flush=True)
         return
-    survivors = {process.pid for process in stop_processes(left)}
-    say(f"kitteh: test run {run} left {len(left)} process(es) running; stopped them:", red=True)
-    for process in left:
-        say(f"kitteh:   {process}{' (STILL ALIVE)' if process.pid in survivors else ''}", red=True)
-    if reporter is not None:
-        reporter.stats.setdefault("leaked", []).extend(left)  # "N leaked" in the summary
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    session.config.stash[LEFT_RUNNING] = lines  # printed with the summary, below
+    if left:
+        reporter.stats.setdefault("leaked", []).extend(left)  # "N leaked" in the last line
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(LEFT_RUNNING, [])
+    for line in lines:
+        terminalreporter.write_line(line, red=len(lines) > 1)
