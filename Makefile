@@ -10,10 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 SUM         := $(shell cat pyproject.toml $(CONSTRAINTS) 2>/dev/null | cksum | cut -d' ' -f1)
 RUN_STAMP   := $(VENV)/.installed-run-$(SUM)
 TEST_STAMP  := $(VENV)/.installed-test-$(SUM)
-# compat: a plain .pth to the checkout (what running from the repository root does anyway),
-# without the warning setuptools prints for its import-hook editable mode.
-PIP_INSTALL  = $(VENV)/bin/pip install -q --disable-pip-version-check -c $(CONSTRAINTS) \
-               --config-settings editable_mode=compat
+PIP_INSTALL  = $(VENV)/bin/pip install -q --disable-pip-version-check -c $(CONSTRAINTS)
 
 .PHONY: run test lint bench venv lock clean
 
