@@ -23,7 +23,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PHOTOS = Path(os.environ.get("KITTEH_PHOTOS", REPO.parent / "shared" / "photos"))
+# The repository's test photos (tests/data/photos/README.md), or the folder KITTEH_PHOTOS names.
+PHOTOS = Path(os.environ.get("KITTEH_PHOTOS") or REPO / "tests" / "data" / "photos")
+# The photos the published numbers were measured on; the folder holds a few more small ones for
+# the tests (greyscale, rotated, GPS-tagged, a screenshot) that would change the mix.
+MEASURED_PHOTOS = ("j03_seeding.jpg", "j04_dragonfly.jpg", "j07_wine.jpg", "j10_fallenleaf.jpg",
+                   "p01_chelsea.png", "p03_coffee.png", "adwaita_image_alpha.png")
 
 
 # -- output -----------------------------------------------------------------------------
@@ -111,7 +116,10 @@ def photos(extra_dirs: Sequence[str] = ()) -> list[Path]:
         raise SystemExit(f"bench: photo directory {missing[0]} is missing (set KITTEH_PHOTOS "
                          "or pass directories)")
     suffixes = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
-    return sorted(p for d in dirs for p in d.rglob("*") if p.suffix.lower() in suffixes)
+    measured = [PHOTOS / name for name in MEASURED_PHOTOS if (PHOTOS / name).is_file()]
+    found = measured or [p for p in PHOTOS.rglob("*") if p.suffix.lower() in suffixes]
+    return sorted([*found, *(p for d in dirs[1:] for p in d.rglob("*")
+                             if p.suffix.lower() in suffixes)])
 
 
 # -- the stack ---------------------------------------------------------------------------

@@ -16,6 +16,16 @@ from services.gallery.app import create_app as create_gallery
 from services.resize.app import create_app as create_resize
 from services.upload.app import create_app as create_upload
 from shared.config import GalleryConfig, ResizeConfig, UploadConfig
+
+# No process outlives the run: each test's leftovers stopped at its teardown, the session's
+# checked at its end (tests/leaks.py).
+from tests.leaks import (  # noqa: F401
+    pytest_configure,
+    pytest_report_header,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    stop_what_the_test_started,
+)
 from tests.stack import RunningStack, stack_env
 from tests.support import REPO, open_dir
 

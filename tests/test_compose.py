@@ -32,7 +32,8 @@ from shared.config import Env, GalleryConfig, ResizeConfig, UploadConfig, databa
 from shared.settings import BY_NAME
 from tests.support import REPO
 
-SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
+# Vendored with its licence and version: tests/data/schemas/README.md.
+SCHEMA = REPO / "tests" / "data" / "schemas" / "compose-spec.json"
 COMPOSE_FILE = REPO / "compose.yaml"
 DEV_FILE = REPO / "compose.dev.yaml"
 TLS_FILE = REPO / "compose.tls.yaml"

@@ -30,6 +30,7 @@ from deploy.postgres import LocalPostgres
 from deploy.processes import Child
 from deploy.runner import Stack
 from deploy.runner_config import RunnerConfig
+from tests import leaks
 from tests.stack import RunningStack, stack_env
 from tests.support import file_form, open_dir, photo
 
@@ -123,6 +124,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> ServiceProcess:
+        leaks.started(self)  # stopped at the test's teardown if the test does not
         self.child.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -145,6 +147,7 @@ class ServiceProcess:
         return self.child.process.wait(timeout)
 
     def stop(self) -> None:
+        leaks.stopped(self)
         self.child.stop(timeout=20)
 
     def kill(self) -> None:
