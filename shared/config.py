@@ -19,6 +19,9 @@ class ConfigError(ValueError):
     pass
 
 
+UPLOAD_MODES = ("open", "keys")  # KITTEH_UPLOADS
+
+
 class Env:
     """Reads variables declared in ``shared.settings``, falling back to their defaults."""
 
@@ -58,6 +61,12 @@ class Env:
         if value in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name}={value!r} must be 1 or 0")
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name).strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} must be " + " or ".join(choices))
+        return value
 
     def url(self, name: str, schemes: tuple[str, ...], allow_empty: bool = False) -> str:
         value = self.raw(name)
@@ -117,6 +126,7 @@ class UploadConfig:
     resize_timeout: int
     cache_seconds: int
     log_level: str
+    uploads: str = "open"  # KITTEH_UPLOADS: open | keys
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> UploadConfig:
@@ -132,6 +142,7 @@ class UploadConfig:
             resize_timeout=env.integer("KITTEH_RESIZE_TIMEOUT", minimum=1),
             cache_seconds=env.integer("KITTEH_CACHE_SECONDS", minimum=1, maximum=10),
             log_level=log_level(env),
+            uploads=env.choice("KITTEH_UPLOADS", UPLOAD_MODES),
         )
 
 
@@ -176,6 +187,8 @@ class GalleryConfig:
     accel_redirect: bool
     limits: Limits
     log_level: str
+    uploads: str = "open"  # KITTEH_UPLOADS: the page asks for a key in "keys" mode
+    newest: bool = True  # KITTEH_NEWEST: the Newest grid and the list API
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GalleryConfig:
@@ -195,6 +208,8 @@ class GalleryConfig:
             accel_redirect=env.flag("KITTEH_ACCEL_REDIRECT"),
             limits=Limits.from_env(env),
             log_level=log_level(env),
+            uploads=env.choice("KITTEH_UPLOADS", UPLOAD_MODES),
+            newest=env.flag("KITTEH_NEWEST"),
         )
 
 

@@ -21,6 +21,7 @@ ErrorRenderer = Callable[[web.Request, KittehError], Awaitable[web.StreamRespons
 
 # Whether this service writes the volume (upload, resize): then it is not ready without it.
 WRITES_VOLUME = web.AppKey("writes_volume", bool)
+BEARER_CHALLENGE = 'Bearer realm="kitteh"'  # every 401 names the scheme it wants (RFC 6750)
 PROBE_TIMEOUT = 1.0  # seconds; a probe that hangs is itself the answer "not ready"
 
 
@@ -30,6 +31,8 @@ def json_error(error: KittehError) -> web.Response:
     )
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
     return response
 
 

@@ -98,6 +98,13 @@ VARIABLES: tuple[Variable, ...] = (
              "Gateway micro-cache of image pages and open-file cache, in seconds (1-10). A "
              "delete is acknowledged only after this long, so nothing deleted is served "
              "after its 204.", "gateway, upload"),
+    Variable("KITTEH_UPLOADS", "open",
+             "Who may upload: `open` (anyone who reaches the page) or `keys` (only with an "
+             "upload key made by `kitteh keys create`; 401 without one). Reading stays public.",
+             "upload, gallery"),
+    Variable("KITTEH_NEWEST", "on",
+             "`off` hides the Newest grid on the home page and the list API "
+             "(`GET /api/images` answers 404), for private hosts.", "gallery"),
     Variable("KITTEH_RATE_LIMIT", "120",
              "Uploads per minute per client address at the gateway (429 above).", "gateway"),
     # Set by the runner (or compose) for the nginx templates in deploy/nginx/:

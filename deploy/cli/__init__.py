@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from deploy.cli import maintenance
+from deploy.cli import keys, maintenance
 
-SUBCOMMAND_MODULES = (maintenance,)
+SUBCOMMAND_MODULES = (maintenance, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:
