@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import re
-import shutil
 import time
 
 import aiohttp
@@ -21,26 +20,11 @@ from tests.e2e.access_support import (
     stack_db,
     upload_form,
 )
-from tests.stack import RunningStack, stack_env
-from tests.support import open_dir
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def keys_stack():
-    """A stack in keys mode with the Newest grid and list API turned off (a private host)."""
-    data_dir = open_dir("kitteh-keys-") / "var"
-    running = RunningStack(data_dir, stack_env(data_dir, KITTEH_UPLOADS="keys",
-                                               KITTEH_NEWEST="off"))
-    running.start()
-    yield running
-    status = running.stop()
-    assert status == 0, "".join(running.output[-40:])
-    shutil.rmtree(data_dir.parent, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def keys(keys_stack):
     return {"alice": create_key(keys_stack, "alice"), "bob": create_key(keys_stack, "bob"),
             "mod": create_key(keys_stack, "mod", admin=True)}
@@ -208,7 +192,7 @@ async def test_sharex_file_carries_the_key_and_its_urls_work(http, keys_stack, k
 
 
 async def test_guessing_keys_is_rate_limited(http, keys_stack):
-    """Last in this module: it spends the address's burst for a few seconds."""
+    """Last of the keys-mode tests: it spends the address's burst for a few seconds."""
     statuses = []
     # One connection per attempt: a refused request's connection is closed by nginx.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
