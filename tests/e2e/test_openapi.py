@@ -40,6 +40,7 @@ def fuzzed_stack(request):
 
 
 def schemathesis(url: str, report: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Run in the report's directory: schemathesis keeps a cache folder where it runs."""
     schemathesis_cli = Path(sys.executable).with_name("schemathesis")
     return subprocess.run(
         [str(schemathesis_cli), "run", f"{url}/api/openapi.json", "--checks", CHECKS,
@@ -47,7 +48,7 @@ def schemathesis(url: str, report: Path, *extra: str) -> subprocess.CompletedPro
          "--seed", "14", "--generation-database", "none", "--no-color", "--workers", "2",
          "--request-timeout", "30", "--report", "json", "--report-json-path", str(report),
          *extra],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, cwd=report.parent)
 
 
 def test_the_document_describes_every_api_endpoint(stack):
