@@ -248,6 +248,41 @@ PATHS: dict[str, Any] = {
             },
         },
     },
+    "/": {"get": {
+        "summary": "The home page: the upload form and the Newest grid",
+        "operationId": "home",
+        "parameters": [{"name": "before", "in": "query", "description": "older tiles",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 2**62}}],
+        "responses": {"200": _html("the page"), "400": _html("a malformed `before`")},
+    }},
+    "/upload": {"post": {
+        "summary": "The no-JavaScript form: the same fields as POST /api/images (the key as "
+                   "the field `key`, before `file`)",
+        "operationId": "formUpload",
+        "requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": _ref("Upload")}}},
+        "responses": {
+            "303": {"description": "to the image's page",
+                    "headers": {"Location": {"schema": {"type": "string"}}}},
+            "200": _html("the image's page, when the redirect is followed"),
+            **{status: _html(f"the form again, with what went wrong ({words})")
+               for status, words in (("400", "bad form"), ("401", "keys mode: no valid key"),
+                                     ("408", "stalled"), ("413", "too many bytes"),
+                                     ("415", "not an image"), ("422", "over the limits"),
+                                     ("429", "rate limited"), ("503", "busy"))},
+        },
+    }},
+    "/{name}": {
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "description": "the image's name, `Kitty` suffix optional, any case",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,100}Kitty$"}}],
+        "get": {
+            "summary": "The image's page",
+            "operationId": "imagePage",
+            "responses": {"200": _html("the page"),
+                          "404": _html("no such image (or it expired)")},
+        },
+    },
     "/healthz": {"get": {
         "summary": "Liveness of the gateway", "operationId": "healthz",
         "responses": {"200": {"description": "ok",
@@ -261,8 +296,8 @@ DOCUMENT: dict[str, Any] = {
         "title": "Kitteh",
         "version": "1",
         "description": "A self-hosted image uploader. Reading is public; uploading may need "
-                       "an upload key (KITTEH_UPLOADS=keys). HTML pages (`/`, `/{Name}Kitty`, "
-                       "the form at `POST /upload`) are described in the README.",
+                       "an upload key (KITTEH_UPLOADS=keys). The HTML pages are listed too; "
+                       "their markup is not described.",
     },
     "paths": PATHS,
     "components": {
