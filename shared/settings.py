@@ -106,7 +106,9 @@ VARIABLES: tuple[Variable, ...] = (
              "`off` hides the Newest grid on the home page and the list API "
              "(`GET /api/images` answers 404), for private hosts.", "gallery"),
     Variable("KITTEH_RATE_LIMIT", "120",
-             "Uploads per minute per client address at the gateway (429 above).", "gateway"),
+             "Uploads and deletes (refused ones too) per minute per client address at the "
+             "gateway (429 above); key checks have a limit of their own at the same rate.",
+             "gateway"),
     # Set by the runner (or compose) for the nginx templates in deploy/nginx/:
     Variable("KITTEH_LISTEN", "80", "nginx templates: the address:port an nginx listens on.",
              "gateway, assets"),
