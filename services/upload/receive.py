@@ -85,7 +85,7 @@ async def receive_upload(request: web.Request, storage: Storage, limits: Limits,
                 fields[part.name] = await _read_field(part, limits)
                 continue
             if part.name != FILE_FIELD:
-                await _read_field(part, limits)
+                await _skip_field(part, limits)
                 continue
             if received is not None:
                 raise BadRequest("Send one file per upload (found two 'file' fields).")
@@ -126,6 +126,14 @@ async def _timed(awaitable, limits: Limits):
         raise RequestTimeout(
             f"The upload stalled for more than {limits.upload_read_timeout} s."
         ) from None
+
+
+async def _skip_field(part: BodyPartReader, limits: Limits) -> None:
+    seen = 0
+    while chunk := await _timed(part.read_chunk(CHUNK), limits):
+        seen += len(chunk)
+        if seen > FIELD_LIMIT:
+            raise BadRequest("A form field other than 'file' is too large.")
 
 
 async def _read_field(part: BodyPartReader, limits: Limits) -> str:
