@@ -3,6 +3,7 @@ browser gets Delete on every picture; a ShareX deletion link deletes after a con
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -38,12 +39,14 @@ def api_upload(api, key, path) -> dict:
     return response.json()
 
 
-def test_the_page_asks_for_the_key_once_and_keeps_it(new_page, keys_stack, tmp_path):
+def test_the_page_asks_for_the_key_once_and_keeps_it(new_page, keys_stack, tmp_path,
+                                                     artifacts):
     key = create_key(keys_stack, "browser-user")
     page = new_page()
     page.goto("/")
     field = page.get_by_label("Upload key")
     expect(field).to_be_visible()
+    page.screenshot(path=artifacts / "home-keys.png", full_page=True)
     row = upload_with_chooser(page, unique_copy(photo("j03_seeding.jpg"), tmp_path, "a.jpg"))
     expect(row.locator(".upload-message")).to_contain_text("upload key first")  # none typed
 
@@ -103,3 +106,19 @@ def test_a_sharex_deletion_link_deletes_after_a_confirmation(new_page, keys_stac
         "button", name="Delete").click()
     expect(page).to_have_url(f"{keys_stack.url}/")
     assert api.get(f"/api/images/{image['token']}").status == 404
+
+
+def test_the_sharex_link_downloads_a_file_with_the_kept_key(new_page, keys_stack, tmp_path):
+    key = create_key(keys_stack, "sharex-browser")
+    page = new_page(accept_downloads=True)
+    page.goto("/")
+    page.evaluate(f"localStorage.setItem('kitteh:upload-key', '{key}')")
+    page.reload()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="ShareX: download the uploader file").click()
+    saved = tmp_path / "kitteh.sxcu"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "kitteh.sxcu"
+    config = json.loads(saved.read_text())
+    assert config["Headers"] == {"Authorization": f"Bearer {key}"}
+    assert config["RequestURL"] == f"{keys_stack.url}/api/images"

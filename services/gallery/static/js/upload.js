@@ -34,6 +34,24 @@
   function dropKey() { try { localStorage.removeItem(KEY_STORE); } catch { /* private mode */ } showKeyField(true); }
   // The key sent with uploads: the one kept, else the one typed; null when none is needed.
   const currentKey = () => readKey() || (keyInput && keyInput.value.trim()) || null;
+  // The ShareX file carries the key when asked with one: fetch it with the kept key.
+  const sharex = document.getElementById("sharex-link");
+  if (sharex && keyInput) {
+    sharex.addEventListener("click", async (event) => {
+      const key = readKey();
+      if (!key) return; // no key kept yet: the plain file, without one
+      event.preventDefault();
+      const response = await fetch(sharex.href, { headers: { Authorization: `Bearer ${key}` } });
+      if (!response.ok) return;
+      const save = document.createElement("a");
+      save.href = URL.createObjectURL(await response.blob());
+      save.download = "kitteh.sxcu";
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(save.href), 10_000);
+    });
+  }
   if (keyInput) {
     showKeyField(!readKey());
     forgetKey.addEventListener("click", () => { dropKey(); keyInput.value = ""; keyInput.focus(); });
