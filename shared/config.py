@@ -19,6 +19,9 @@ class ConfigError(ValueError):
     pass
 
 
+UPLOAD_MODES = ("open", "keys")  # KITTEH_UPLOADS
+
+
 class Env:
     """Reads variables declared in ``shared.settings``, falling back to their defaults."""
 
@@ -58,6 +61,12 @@ class Env:
         if value in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name}={value!r} must be 1 or 0")
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name).strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} must be " + " or ".join(choices))
+        return value
 
     def url(self, name: str, schemes: tuple[str, ...], allow_empty: bool = False) -> str:
         value = self.raw(name)
@@ -139,6 +148,7 @@ class UploadConfig:
     cache_seconds: int
     log_level: str
     min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
+    uploads: str = "open"  # KITTEH_UPLOADS: open | keys
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> UploadConfig:
@@ -156,6 +166,7 @@ class UploadConfig:
             cache_seconds=env.integer("KITTEH_CACHE_SECONDS", minimum=1, maximum=10),
             log_level=log_level(env),
             min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
+            uploads=env.choice("KITTEH_UPLOADS", UPLOAD_MODES),
         )
 
 
@@ -203,6 +214,8 @@ class GalleryConfig:
     accel_redirect: bool
     limits: Limits
     log_level: str
+    uploads: str = "open"  # KITTEH_UPLOADS: the page asks for a key in "keys" mode
+    newest: bool = True  # KITTEH_NEWEST: the Newest grid and the list API
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GalleryConfig:
@@ -223,6 +236,8 @@ class GalleryConfig:
             accel_redirect=env.flag("KITTEH_ACCEL_REDIRECT"),
             limits=Limits.from_env(env),
             log_level=log_level(env),
+            uploads=env.choice("KITTEH_UPLOADS", UPLOAD_MODES),
+            newest=env.flag("KITTEH_NEWEST"),
         )
 
 

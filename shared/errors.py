@@ -17,6 +17,12 @@ class BadRequest(KittehError):
     status, code = 400, "bad_request"
 
 
+class Unauthorized(KittehError):
+    """No upload key, or not a live one: answered with ``WWW-Authenticate: Bearer``."""
+
+    status, code = 401, "unauthorized"
+
+
 class Forbidden(KittehError):
     status, code = 403, "forbidden"
 

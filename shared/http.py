@@ -33,6 +33,7 @@ STORAGE_FULL = ("Storage is full: the server has no room left to store this uplo
 WRITES_VOLUME = web.AppKey("writes_volume", bool)
 # Below this many free bytes on the volume, a service that writes it is not ready.
 MIN_FREE_BYTES = web.AppKey("min_free_bytes", int)
+BEARER_CHALLENGE = 'Bearer realm="kitteh"'  # every 401 names the scheme it wants (RFC 6750)
 PROBE_TIMEOUT = 1.0  # seconds; a probe that hangs is itself the answer "not ready"
 
 
@@ -42,6 +43,8 @@ def json_error(error: KittehError) -> web.Response:
     )
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
     return response
 
 

@@ -37,6 +37,9 @@ class ImageRecord:
     frames: int
     created_at: datetime
     variants: tuple[VariantRecord, ...]
+    key_id: int | None = None  # the upload key it came with (keys mode or a key sent anyway)
+    visibility: str = "public"  # public | unlisted (not in the Newest grid or the list API)
+    expires_at: datetime | None = None  # gone from every read after this moment
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ImageRecord:
@@ -50,6 +53,7 @@ class ImageRecord:
             filename=row["filename"], content_type=row["content_type"], width=row["width"],
             height=row["height"], bytes=row["bytes"], frames=row["frames"],
             created_at=row["created_at"], variants=tuple(variants),
+            key_id=row["key_id"], visibility=row["visibility"], expires_at=row["expires_at"],
         )
 
     @property
@@ -100,4 +104,6 @@ def image_json(image: ImageRecord, urls: Urls = RELATIVE) -> dict[str, Any]:
             for v in image.variants
         },
         "created_at": created_at_text(image.created_at),
+        "visibility": image.visibility,
+        "expires_at": created_at_text(image.expires_at) if image.expires_at else None,
     }

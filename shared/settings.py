@@ -111,8 +111,17 @@ VARIABLES: tuple[Variable, ...] = (
              "Gateway micro-cache of image pages and open-file cache, in seconds (1-10). A "
              "delete is acknowledged only after this long, so nothing deleted is served "
              "after its 204.", "gateway, upload"),
+    Variable("KITTEH_UPLOADS", "open",
+             "Who may upload: `open` (anyone who reaches the page) or `keys` (only with an "
+             "upload key made by `kitteh keys create`; 401 without one). Reading stays public.",
+             "upload, gallery"),
+    Variable("KITTEH_NEWEST", "on",
+             "`off` hides the Newest grid on the home page and the list API "
+             "(`GET /api/images` answers 404), for private hosts.", "gallery"),
     Variable("KITTEH_RATE_LIMIT", "120",
-             "Uploads per minute per client address at the gateway (429 above).", "gateway"),
+             "Uploads and deletes (refused ones too) per minute per client address at the "
+             "gateway (429 above); key checks have a limit of their own at the same rate.",
+             "gateway"),
     Variable("KITTEH_TLS_CERT", "",
              "PEM certificate chain (e.g. Let's Encrypt's fullchain.pem); with KITTEH_TLS_KEY "
              "(both or neither) the gateway serves HTTPS (TLS 1.2+, HTTP/2, HSTS) on "

@@ -104,3 +104,17 @@ def stack():
     status = running.stop()
     assert status == 0, "".join(running.output[-40:])
     shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def keys_stack():
+    """A second stack, in keys mode (KITTEH_UPLOADS=keys) with the Newest grid and the list
+    API turned off (KITTEH_NEWEST=off): a private host. For the access tests."""
+    data_dir = open_dir("kitteh-keys-") / "var"
+    running = RunningStack(data_dir, stack_env(data_dir, KITTEH_UPLOADS="keys",
+                                               KITTEH_NEWEST="off"))
+    running.start()
+    yield running
+    status = running.stop()
+    assert status == 0, "".join(running.output[-40:])
+    shutil.rmtree(data_dir.parent, ignore_errors=True)

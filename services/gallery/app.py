@@ -42,6 +42,7 @@ def create_app(config: GalleryConfig) -> web.Application:
     env.globals["asset_url"] = app[ASSETS].url
     env.globals["public_url"] = config.public_url
     env.globals["urls"] = Urls.of(config)
+    env.globals["newest_on"] = config.newest  # KITTEH_NEWEST: the nav links to the grid
     app.cleanup_ctx.append(pool_context(config.database_url))
     setup_routes(app)
     return app

@@ -8,10 +8,14 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from shared.config import Limits
+from shared.config import GalleryConfig, Limits
 from shared.images import ImageRecord, image_json
 from shared.units import human_bytes
 from shared.urls import Urls
+
+# The home form's "Expires" select: (seconds sent as expires_in, label); "" is never.
+EXPIRY_CHOICES = (("", "Never"), ("3600", "In 1 hour"), ("86400", "In 1 day"),
+                  ("604800", "In 1 week"))
 
 # Where a memorable name may wrap: before each capital (SublimeDandelion -> Sublime|Dandelion).
 WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -42,16 +46,20 @@ def limits_summary(limits: Limits) -> str:
             f"{limits.max_pixels / 1_000_000:g} megapixels")
 
 
-def home_context(images: list[ImageRecord], limits: Limits, urls: Urls,
+def home_context(images: list[ImageRecord], config: GalleryConfig,
                  next_cursor: str | None, error: str | None = None,
                  before: int | None = None) -> dict[str, Any]:
+    urls = Urls.of(config)
     return {
         "before": before,
         "tiles": [{"image": i, "srcset": tile_srcset(i, urls)} for i in images],
-        "limits": limits,
-        "limits_text": limits_summary(limits),
+        "limits": config.limits,
+        "limits_text": limits_summary(config.limits),
         "next_cursor": next_cursor,
         "error": error,
+        "needs_key": config.uploads == "keys",
+        "show_newest": config.newest,
+        "expiry_choices": EXPIRY_CHOICES,
     }
 
 
@@ -74,6 +82,7 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str]) -> d
         "animated": image.frames > 1,
         "title_html": breakable(image.name),
         "uploaded_text": body["created_at"].replace("T", " ").replace("Z", " UTC"),
+        "expires_text": (body["expires_at"] or "").replace("T", " ").replace("Z", " UTC"),
         "sizes": sizes,
         "flash": flash,
     }

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.resize.config import SweepConfig
 from services.resize.engine import PillowEngine, ResizeEngine
+from services.resize.expiry import EXPIRY_INTERVAL, expire
 from services.resize.keys import CONFIG, ENGINE, STOPPING, STORAGE, SWEEP_SOON, WORKERS
 from services.resize.metrics import RESIZE_METRICS, MeasuredEngine, ResizeMetrics
 from services.resize.periodic import mark_stopping, periodic
@@ -49,6 +50,7 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app.cleanup_ctx.append(app[WORKERS].lifetime)
     if run_reconciler:
         app.cleanup_ctx.append(periodic("reconciler", config.reconcile_interval, reconcile))
+        app.cleanup_ctx.append(periodic("expiry", EXPIRY_INTERVAL, expire))
     if sweep is not None and sweep.interval > 0:
         app.cleanup_ctx.append(periodic("sweeper", sweep.interval,
                                         sweep_pass(sweep.temp_max_age), wake=SWEEP_SOON))
