@@ -9,7 +9,15 @@ from aiohttp import web
 
 from services.resize.config import SweepConfig
 from services.resize.engine import PillowEngine, ResizeEngine
-from services.resize.keys import CONFIG, ENGINE, STOPPING, STORAGE, SWEEP_SOON, WORKERS
+from services.resize.keys import (
+    CONFIG,
+    ENGINE,
+    RECONCILE_SOON,
+    STOPPING,
+    STORAGE,
+    SWEEP_SOON,
+    WORKERS,
+)
 from services.resize.periodic import mark_stopping, periodic
 from services.resize.reconciler import reconcile
 from services.resize.routes import setup_routes
@@ -33,6 +41,7 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app[WORKERS] = Workers(config.workers, config.queue)
     app[STOPPING] = asyncio.Event()
     app[SWEEP_SOON] = asyncio.Event()
+    app[RECONCILE_SOON] = asyncio.Event()
     configure_pillow(config.max_pixels)
     app.on_shutdown.append(mark_stopping)
     # Cleanup runs in reverse: the loops stop first, then the executor, then the pool.
@@ -40,7 +49,8 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app.cleanup_ctx.append(pool_context(config.database_url))
     app.cleanup_ctx.append(app[WORKERS].lifetime)
     if run_reconciler:
-        app.cleanup_ctx.append(periodic("reconciler", config.reconcile_interval, reconcile))
+        app.cleanup_ctx.append(periodic("reconciler", config.reconcile_interval, reconcile,
+                                        wake=RECONCILE_SOON))
     if sweep is not None and sweep.interval > 0:
         app.cleanup_ctx.append(periodic("sweeper", sweep.interval,
                                         sweep_pass(sweep.temp_max_age), wake=SWEEP_SOON))

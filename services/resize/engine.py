@@ -6,17 +6,20 @@ touching the handlers. Engines are plain blocking code: the service runs them in
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import thash
 from PIL import Image, ImageFile
 
+from shared.encoding import encode, output_for
 from shared.formats import Format
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
-from shared.variants import VariantSpec
+from shared.variants import BASE, VariantSpec
+
+THUMBHASH_SIDE = 100  # ThumbHash encodes at most 100 × 100 pixels
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,20 @@ class RenderedVariant:
     width: int
     height: int
     data: bytes
+    format: str = BASE
+
+
+@dataclass(frozen=True)
+class Rendering:
+    variants: list[RenderedVariant]
+    thumbhash: bytes | None = None  # when asked for
 
 
 class ResizeEngine(Protocol):
-    def render(self, source: Path, fmt: Format,
-               specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
-        """Make every variant in ``specs`` (largest first) from the original at ``source``."""
+    def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
+                   thumbhash: bool = False) -> Rendering:
+        """Make every variant in ``specs`` (largest first; several formats of one size may
+        follow each other) from the original at ``source``, and its ThumbHash if asked."""
         ...
 
 
@@ -66,13 +77,16 @@ class PillowEngine:
       progressive (another 2-3% smaller, but ~8 ms more an image: ~6% of the whole render).
     """
 
-    jpeg_quality: int = 85
-    webp_quality: int = 85
     draft_factor: float = 1.0
-    jpeg_progressive: bool = False
+    # Image.save options over shared/encoding.py's, by output format name (for benchmarks).
+    overrides: dict[str, dict] = field(default_factory=dict)
 
     def render(self, source: Path, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
+        return self.render_all(source, fmt, specs).variants
+
+    def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
+                   thumbhash: bool = False) -> Rendering:
         with Image.open(source) as img:
             orientation = img.getexif().get(ORIENTATION_TAG, 1) if img.format != "GIF" else 1
             transpose = TRANSPOSE.get(orientation)
@@ -89,7 +103,10 @@ class PillowEngine:
             current = _normalise_mode(img, fmt.variant_pillow_name)
             rendered = []
             for index, spec in enumerate(specs):
-                if index == 0:
+                if index > 0 and current.size == (spec.width, spec.height) and \
+                        specs[index - 1].kind == spec.kind:
+                    pass  # another format of the size just made
+                elif index == 0:
                     stored = (spec.height, spec.width) if swap else (spec.width, spec.height)
                     if current.size != stored or (box and box != (0, 0, *current.size)):
                         # reducing_gap matters for formats without shrink-on-load (PNG...):
@@ -102,23 +119,23 @@ class PillowEngine:
                     current = current.resize((spec.width, spec.height),
                                              Image.Resampling.LANCZOS)
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height,
-                                                self._encode(current, fmt, icc)))
-            return rendered
+                                                self._encode(current, fmt, spec.format, icc),
+                                                spec.format))
+            return Rendering(rendered, thumbhash_of(current) if thumbhash else None)
 
-    def _encode(self, img: Image.Image, fmt: Format, icc: bytes | None) -> bytes:
-        out = io.BytesIO()
-        extra = {"icc_profile": icc} if icc else {}
-        match fmt.variant_pillow_name:
-            case "JPEG":
-                img.save(out, "JPEG", quality=self.jpeg_quality, optimize=True,
-                         progressive=self.jpeg_progressive, **extra)
-            case "PNG":
-                img.save(out, "PNG", compress_level=6, **extra)
-            case "WEBP":
-                img.save(out, "WEBP", quality=self.webp_quality, method=4, **extra)
-            case other:
-                raise ValueError(f"no encoder for {other}")
-        return out.getvalue()
+    def _encode(self, img: Image.Image, fmt: Format, variant_format: str,
+                icc: bytes | None) -> bytes:
+        output = output_for(fmt, variant_format)
+        if variant_format != BASE and img.mode not in ("RGB", "RGBA"):
+            img = img.convert("RGBA" if "A" in img.mode else "RGB")  # greyscale: AVIF wants RGB
+        return encode(img, output, icc, **self.overrides.get(output.name, {}))
+
+
+def thumbhash_of(img: Image.Image) -> bytes:
+    """The ThumbHash of an (upright) image, from a copy at most 100 pixels a side."""
+    small = img.convert("RGBA")
+    small.thumbnail((THUMBHASH_SIDE, THUMBHASH_SIDE), Image.Resampling.BILINEAR)
+    return bytes(thash.rgba_to_thumb_hash(small.width, small.height, small.tobytes()))
 
 
 def _normalise_mode(img: ImageFile.ImageFile, target: str) -> Image.Image:

@@ -17,3 +17,6 @@ WORKERS = web.AppKey("workers", Workers)
 STOPPING = web.AppKey("stopping", asyncio.Event)
 # Set to have the sweeper run now rather than at its next interval (an original is missing).
 SWEEP_SOON = web.AppKey("sweep_soon", asyncio.Event)
+# Set to have the reconciler run now: an upload has answered, and its other variants (display
+# widths, modern formats) are waiting.
+RECONCILE_SOON = web.AppKey("reconcile_soon", asyncio.Event)
