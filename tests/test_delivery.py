@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+from html.parser import HTMLParser
 
 import pytest
 import thash
@@ -147,3 +148,96 @@ async def test_images_uploaded_before_are_backfilled_by_the_reconciler(clients, 
     assert set(new["variants"]) == {"tiny", "large", "monstrous", "wide", "huge"}
     assert new["thumbhash"] and "avif" in new["variants"]["huge"]["formats"]
     assert (directory / "huge.avif").exists() and (directory / "wide.jpg").exists()
+
+
+class Tags(HTMLParser):
+    """Start tags of a page, in order, with their attributes; not those inside <template>
+    (inert markup that scripts fill in)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.in_template = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.in_template += tag == "template"
+        if not self.in_template:
+            self.tags.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag):
+        self.in_template -= tag == "template"
+
+    def all(self, name: str) -> list[dict[str, str]]:
+        return [attrs for tag, attrs in self.tags if tag == name]
+
+
+def srcset_urls(srcset: str) -> list[str]:
+    return [entry.strip().split(" ")[0] for entry in srcset.split(",")]
+
+
+async def test_image_page_offers_avif_webp_and_base_widths_never_the_original(clients, db):
+    upload, _, gallery = clients
+    body = await upload_photo(upload)
+    await wait_ready(db, body["token"], base_only=False)
+    tags = Tags(await (await gallery.get(body["page_url"])).text())
+    sources = tags.all("source")
+    assert [s["type"] for s in sources] == ["image/avif", "image/webp"]
+    picture = next(i for i in tags.all("img") if i.get("id") == "picture")
+    widths = [int(e.strip().split(" ")[1][:-1]) for e in picture["srcset"].split(",")]
+    assert widths == [90, 300, 600, 1280, 2048]
+    assert all(u.endswith(".jpg") for u in srcset_urls(picture["srcset"]))
+    assert srcset_urls(sources[0]["srcset"])[-1].endswith("/huge.avif")
+    for srcset in [picture["srcset"], *(s["srcset"] for s in sources)]:
+        assert body["original"]["url"] not in srcset_urls(srcset)
+    assert sources[0]["sizes"] == picture["sizes"]
+    # Every img has its size, so nothing moves when it loads; the placeholder is a data URL.
+    assert all(i.get("width") and i.get("height") for i in tags.all("img"))
+    placeholder = next(i for i in tags.all("img") if i.get("class") == "placeholder")
+    assert placeholder["src"].startswith("data:image/png;base64,")
+
+    home = Tags(await (await gallery.get("/")).text())
+    assert all(i.get("width") and i.get("height") for i in home.all("img"))
+    tile_sources = home.all("source")
+    assert tile_sources and all(s["sizes"] == "90px" for s in tile_sources)
+    assert all("/huge." not in s["srcset"] for s in tile_sources)
+
+
+async def test_share_urls_are_absolute_from_the_forwarded_host(clients, db):
+    upload, _, gallery = clients
+    body = await upload_photo(upload, "p01_chelsea.png")
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "kitteh.example:8443"}
+    tags = Tags(await (await gallery.get(body["page_url"], headers=headers)).text())
+    meta = {m.get("property") or m.get("name"): m.get("content") for m in tags.all("meta")}
+    origin = "https://kitteh.example:8443"
+    assert meta["og:url"] == origin + body["page_url"]
+    assert meta["og:image"] == origin + body["variants"]["monstrous"]["url"]
+    assert meta["twitter:image"] == meta["og:image"]
+    inputs = {i["id"]: i["value"] for i in tags.all("input") if i.get("readonly") is not None}
+    assert inputs == {"page-link": origin + body["page_url"],
+                      "image-link": origin + body["original"]["url"]}
+    # The page's own image URLs stay relative: same origin, whatever the host.
+    assert next(i for i in tags.all("img") if i.get("id") == "picture")["src"].startswith("/i/")
+
+    # No forwarded headers (straight to the service): the Host header and the scheme used.
+    plain = Tags(await (await gallery.get(body["page_url"])).text())
+    og = next(m["content"] for m in plain.all("meta") if m.get("property") == "og:url")
+    assert og == f"http://{gallery.host}:{gallery.port}{body['page_url']}"
+
+    # A host that is no host name: no absolute URL made of it, no preview tags.
+    bad = await gallery.get(body["page_url"], headers={"X-Forwarded-Host": "evil/x?<b>"})
+    assert bad.status == 200
+    assert "og:image" not in await bad.text() and "evil" not in await bad.text()
+
+
+async def test_share_urls_use_kitteh_public_url_when_set(aiohttp_client, env, db, clients):
+    upload, _, _ = clients
+    body = await upload_photo(upload, "p01_chelsea.png")
+    config = GalleryConfig.from_env({**env, "KITTEH_ACCEL_REDIRECT": "0",
+                                     "KITTEH_PUBLIC_URL": "https://cats.example"})
+    gallery = await aiohttp_client(create_gallery(config))
+    html = await (await gallery.get(f"/{body['name']}Kitty",
+                                    headers={"X-Forwarded-Host": "other.example"})).text()
+    meta = {m.get("property"): m.get("content") for m in Tags(html).all("meta")}
+    assert meta["og:image"].startswith("https://cats.example/i/")
+    assert "other.example" not in html
