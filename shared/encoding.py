@@ -1,10 +1,12 @@
 """Output formats: how each kind of variant file is encoded (the input formats are in
 shared/formats.py).
 
-Settings chosen with ``python -m bench.resize`` (bytes at equal SSIM, CPU per upload; see
-docs/performance.md): at the SSIM of JPEG q85, WebP q80 is about 38 % smaller and AVIF q60 at
-speed 8 about half the size. AVIF speed 8 is libavif's fast end: slower speeds shave a few
-more per cent at several times the CPU.
+Settings chosen with ``python -m bench.delivery`` (bytes at equal SSIM, CPU per upload; see
+docs/performance.md): the lowest qualities whose SSIM stays within 0.01 of JPEG q85's at every
+width from 90 to 2048 px, WebP q82 (q80 falls 0.011 short at 600 px) and AVIF q64 (q60 falls
+0.016 short at 90 px). There, WebP is about 40-50 % smaller than the JPEG and AVIF 45-55 %.
+AVIF speed 8 is libavif's fast end: slower speeds shave a few more per cent at several times
+the CPU.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ JPEG = OutputFormat("jpeg", "JPEG", "image/jpeg", MappingProxyType(
     # 2-3 % for ~8 ms more an image.
     {"quality": 85, "optimize": True, "progressive": False}))
 PNG = OutputFormat("png", "PNG", "image/png", MappingProxyType({"compress_level": 6}))
-WEBP = OutputFormat("webp", "WEBP", "image/webp", MappingProxyType({"quality": 80, "method": 4}))
-AVIF = OutputFormat("avif", "AVIF", "image/avif", MappingProxyType({"quality": 60, "speed": 8}))
+WEBP = OutputFormat("webp", "WEBP", "image/webp", MappingProxyType({"quality": 82, "method": 4}))
+AVIF = OutputFormat("avif", "AVIF", "image/avif", MappingProxyType({"quality": 64, "speed": 8}))
 
 # A WebP original's variants are WebP (its base format), at the quality they always had.
 WEBP_BASE = OutputFormat("webp", "WEBP", "image/webp", MappingProxyType({"quality": 85,

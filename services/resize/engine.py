@@ -135,7 +135,8 @@ def thumbhash_of(img: Image.Image) -> bytes:
     """The ThumbHash of an (upright) image, from a copy at most 100 pixels a side."""
     small = img.convert("RGBA")
     small.thumbnail((THUMBHASH_SIDE, THUMBHASH_SIDE), Image.Resampling.BILINEAR)
-    return bytes(thash.rgba_to_thumb_hash(small.width, small.height, small.tobytes()))
+    # A list: thash's NumPy backend (used when NumPy is installed) takes no bytes object.
+    return bytes(thash.rgba_to_thumb_hash(small.width, small.height, list(small.tobytes())))
 
 
 def _normalise_mode(img: ImageFile.ImageFile, target: str) -> Image.Image:

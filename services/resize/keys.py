@@ -12,7 +12,8 @@ from shared.storage import Storage
 CONFIG = web.AppKey("config", ResizeConfig)
 STORAGE = web.AppKey("storage", Storage)
 ENGINE = web.AppKey("engine", ResizeEngine)
-WORKERS = web.AppKey("workers", Workers)
+WORKERS = web.AppKey("workers", Workers)  # work someone waits for: uploads, pages
+BACKGROUND_WORKERS = web.AppKey("background_workers", Workers)  # niced: the reconciler
 # Set when shutdown begins: background loops take no new work after it.
 STOPPING = web.AppKey("stopping", asyncio.Event)
 # Set to have the sweeper run now rather than at its next interval (an original is missing).

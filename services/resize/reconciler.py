@@ -21,7 +21,7 @@ from services.resize.jobs import (
     make_variants,
     specs_for,
 )
-from services.resize.keys import ENGINE, STOPPING, STORAGE, SWEEP_SOON, WORKERS
+from services.resize.keys import BACKGROUND_WORKERS, ENGINE, STOPPING, STORAGE, SWEEP_SOON
 from shared.db import DB_POOL
 from shared.encoding import base_output
 from shared.formats import BY_CONTENT_TYPE
@@ -77,7 +77,7 @@ async def backfill_once(pool) -> int:
 
 async def reconcile_once(app: web.Application) -> int:
     """Claim a batch of backlog and make it; returns how many images were worked on."""
-    pool, workers = app[DB_POOL], app[WORKERS]
+    pool, workers = app[DB_POOL], app[BACKGROUND_WORKERS]
     # About one image per worker thread and some to queue: enough to keep the cores busy,
     # few enough that other processes find work too.
     claimed = await claim_backlog(pool, limit=workers.threads * 3 * ROWS_PER_IMAGE)

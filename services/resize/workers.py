@@ -3,11 +3,19 @@
 Pillow releases the GIL while it decodes, resizes and encodes, so threads use every core.
 Jobs beyond ``threads + queue`` are refused at once with ``Busy`` (503 + Retry-After) rather
 than piling up in memory.
+
+The resize service has two pools: one for the work an upload or a page waits for, one for the
+background (the display widths and AVIF/WebP of a new upload, the reconciler's backlog), whose
+threads run at a lower CPU priority (``nice``), so an upload never queues behind an AVIF
+encode and the background takes only the CPU left over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -18,19 +26,28 @@ T = TypeVar("T")
 
 
 class Workers:
-    def __init__(self, threads: int, queue: int):
+    def __init__(self, threads: int, queue: int, nice: int = 0, name: str = "resize"):
         self.threads = threads
         self.capacity = threads + queue
+        self.nice = nice
+        self.name = name
         self._in_system = 0
         self._executor: ThreadPoolExecutor | None = None
 
     async def lifetime(self, _app) -> AsyncIterator[None]:
         """Cleanup context: the executor lives exactly as long as the app."""
-        self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="resize")
+        self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix=self.name,
+                                            initializer=self._lower_priority)
         try:
             yield
         finally:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _lower_priority(self) -> None:
+        """On Linux a thread has its own nice value (setpriority on its thread id)."""
+        if self.nice:
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
 
     @property
     def busy(self) -> int:
