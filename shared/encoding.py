@@ -41,7 +41,10 @@ JPEG = OutputFormat("jpeg", "JPEG", "image/jpeg", MappingProxyType(
     {"quality": 85, "optimize": True, "progressive": False}))
 PNG = OutputFormat("png", "PNG", "image/png", MappingProxyType({"compress_level": 6}))
 WEBP = OutputFormat("webp", "WEBP", "image/webp", MappingProxyType({"quality": 82, "method": 4}))
-AVIF = OutputFormat("avif", "AVIF", "image/avif", MappingProxyType({"quality": 64, "speed": 8}))
+# One encoder thread: AVIF is made in the background, which must leave the other cores to
+# the uploads (libavif would otherwise start a thread per core).
+AVIF = OutputFormat("avif", "AVIF", "image/avif", MappingProxyType({"quality": 64, "speed": 8,
+                                                                   "max_threads": 1}))
 
 # A WebP original's variants are WebP (its base format), at the quality they always had.
 WEBP_BASE = OutputFormat("webp", "WEBP", "image/webp", MappingProxyType({"quality": 85,

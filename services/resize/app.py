@@ -30,8 +30,9 @@ from shared.http import error_middleware
 from shared.imaging import configure_pillow
 from shared.storage import Storage
 
-# CPU priority of the background threads: at nice 10 the scheduler gives work at nice 0
-# about nine times their share, so uploads answer as fast as before the background existed.
+# The background (display widths, AVIF/WebP, backlog) gets half the worker threads, at a
+# lower CPU priority: at nice 10 the scheduler gives work at nice 0 about nine times their
+# share, so uploads answer about as fast as before the background existed.
 BACKGROUND_NICE = 10
 
 
@@ -44,8 +45,8 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app[STORAGE] = Storage(config.storage_dir)
     app[ENGINE] = engine or PillowEngine()
     app[WORKERS] = Workers(config.workers, config.queue)
-    app[BACKGROUND_WORKERS] = Workers(config.workers, config.queue, nice=BACKGROUND_NICE,
-                                      name="background")
+    app[BACKGROUND_WORKERS] = Workers(max(1, config.workers // 2), config.queue,
+                                      nice=BACKGROUND_NICE, name="background")
     app[STOPPING] = asyncio.Event()
     app[SWEEP_SOON] = asyncio.Event()
     app[RECONCILE_SOON] = asyncio.Event()

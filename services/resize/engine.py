@@ -6,7 +6,7 @@ touching the handlers. Engines are plain blocking code: the service runs them in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,9 +39,12 @@ class Rendering:
 
 class ResizeEngine(Protocol):
     def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
-                   thumbhash: bool = False) -> Rendering:
+                   thumbhash: bool = False, pause: Callable[[], None] | None = None,
+                   ) -> Rendering:
         """Make every variant in ``specs`` (largest first; several formats of one size may
-        follow each other) from the original at ``source``, and its ThumbHash if asked."""
+        follow each other) from the original at ``source``, and its ThumbHash if asked.
+        ``pause``, if given, is called before the decode and before each encode (background
+        work waits there while someone waits for other work)."""
         ...
 
 
@@ -86,7 +89,10 @@ class PillowEngine:
         return self.render_all(source, fmt, specs).variants
 
     def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
-                   thumbhash: bool = False) -> Rendering:
+                   thumbhash: bool = False, pause: Callable[[], None] | None = None,
+                   ) -> Rendering:
+        pause = pause or (lambda: None)
+        pause()
         with Image.open(source) as img:
             orientation = img.getexif().get(ORIENTATION_TAG, 1) if img.format != "GIF" else 1
             transpose = TRANSPOSE.get(orientation)
@@ -118,6 +124,7 @@ class PillowEngine:
                 elif current.size != (spec.width, spec.height):
                     current = current.resize((spec.width, spec.height),
                                              Image.Resampling.LANCZOS)
+                pause()
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height,
                                                 self._encode(current, fmt, spec.format, icc),
                                                 spec.format))

@@ -26,7 +26,7 @@ from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import Busy
 from shared.images import ImageRecord
 from shared.storage import Storage
-from shared.variants import BASE, VariantSpec, largest_first
+from shared.variants import BASE, EAGER_KINDS, VariantSpec, largest_first
 
 log = logging.getLogger("kitteh.resize")
 
@@ -65,12 +65,23 @@ UNCLAIM_FOUND = f"""
     UPDATE variants SET state = 'ready', claimed_at = NULL, updated_at = now()
      WHERE image_id = $1 AND {PAIRS} AND state = 'working'
 """
+# An upload's first variants are made by the request that waits for them (upload's eager call):
+# the background leaves the image alone until they are done, so it neither takes them nor
+# decodes the same original beside that request. Unless they have been waiting longer than
+# EAGER_GRACE_SECONDS: the call never came (resize was down, upload crashed).
+EAGER_GRACE_SECONDS = 10
+FIRST_VARIANTS_UNDER_WAY = f"""
+    SELECT 1 FROM variants e
+     WHERE e.image_id = variants.image_id AND e.format = '{BASE}'
+       AND e.kind IN ({", ".join(f"'{k}'" for k in EAGER_KINDS)})
+       AND e.state IN ('pending', 'working')
+       AND e.updated_at > now() - interval '{EAGER_GRACE_SECONDS} s'"""
 # Whole images where possible (ordered so an image's rows sit together), so one decode makes
 # all of its variants; SKIP LOCKED lets every resize process run this at the same time.
 CLAIM_BACKLOG = f"""
     WITH picked AS (
         SELECT image_id, kind, format FROM variants
-         WHERE {CLAIMABLE}
+         WHERE {CLAIMABLE} AND NOT EXISTS ({FIRST_VARIANTS_UNDER_WAY})
          ORDER BY updated_at, image_id
          LIMIT $1
            FOR UPDATE SKIP LOCKED)
@@ -174,13 +185,15 @@ def specs_for(image: ImageRecord, pairs: set[Pair]) -> list[VariantSpec]:
 
 async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngine,
                         workers: Workers, image: ImageRecord, specs: Sequence[VariantSpec],
-                        wait_for_room: bool = False) -> list[RenderedVariant]:
+                        wait_for_room: bool = False,
+                        yield_to: Workers | None = None) -> list[RenderedVariant]:
     """Render claimed variants, write them atomically, mark them ready (or ``dropped``: a
     modern file larger than its base-format fallback is not kept).
 
     Raises ``RenderFailed`` (recorded) when this original cannot be rendered or written,
     ``Busy`` when the workers are full (claims handed back), and a database error when the
     result could not be recorded within ``RECORD_PATIENCE_SECONDS`` (the claims go stale).
+    ``yield_to``: background work pauses between encodes while that pool has work.
     """
     if not specs:
         return []
@@ -189,7 +202,7 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
     try:
         async with _heartbeat(pool, image.id, unfinished):
             rendering = await _render(pool, storage, engine, workers, image, specs,
-                                      wait_for_room)
+                                      wait_for_room, yield_to)
             if rendering.thumbhash is not None:
                 await _record(pool, SET_THUMBHASH, image.id, rendering.thumbhash)
             rendered = rendering.variants
@@ -252,11 +265,12 @@ async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageR
     log.info("%s was deleted while its variants were made; removed them", image.name)
 
 
-async def _render(pool, storage, engine, workers, image, specs, wait_for_room):
+async def _render(pool, storage, engine, workers, image, specs, wait_for_room, yield_to):
     source = storage.path(image.storage_key, "original", image.format.extension)
+    pause = yield_to.wait_until_idle if yield_to is not None else None
     try:
         return await workers.run(engine.render_all, source, image.format, specs,
-                                 image.thumbhash is None, wait_for_room=wait_for_room)
+                                 image.thumbhash is None, pause, wait_for_room=wait_for_room)
     except Busy:
         raise
     except FileNotFoundError as error:

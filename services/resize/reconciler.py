@@ -21,7 +21,14 @@ from services.resize.jobs import (
     make_variants,
     specs_for,
 )
-from services.resize.keys import BACKGROUND_WORKERS, ENGINE, STOPPING, STORAGE, SWEEP_SOON
+from services.resize.keys import (
+    BACKGROUND_WORKERS,
+    ENGINE,
+    STOPPING,
+    STORAGE,
+    SWEEP_SOON,
+    WORKERS,
+)
 from shared.db import DB_POOL
 from shared.encoding import base_output
 from shared.formats import BY_CONTENT_TYPE
@@ -86,7 +93,8 @@ async def reconcile_once(app: web.Application) -> int:
     images = [ImageRecord.from_row(row) for row in await pool.fetch(IMAGES_BY_ID, list(claimed))]
     results = await asyncio.gather(*(
         make_variants(pool, app[STORAGE], app[ENGINE], workers, image,
-                      specs_for(image, claimed[image.id]), wait_for_room=True)
+                      specs_for(image, claimed[image.id]), wait_for_room=True,
+                      yield_to=app[WORKERS])
         for image in images), return_exceptions=True)
     for result in results:
         if isinstance(result, OriginalMissing):

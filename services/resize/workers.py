@@ -7,7 +7,10 @@ than piling up in memory.
 The resize service has two pools: one for the work an upload or a page waits for, one for the
 background (the display widths and AVIF/WebP of a new upload, the reconciler's backlog), whose
 threads run at a lower CPU priority (``nice``), so an upload never queues behind an AVIF
-encode and the background takes only the CPU left over.
+encode and the background takes only the CPU left over. A lower priority is not enough on
+its own (two hyperthreads of one core slow each other down whatever their priority), so
+background renders also pause between encodes while the first pool has work
+(``wait_until_idle``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TypeVar
 from shared.errors import Busy
 
 T = TypeVar("T")
+IDLE_PATIENCE_SECONDS = 5.0
 
 
 class Workers:
@@ -32,6 +36,8 @@ class Workers:
         self.nice = nice
         self.name = name
         self._in_system = 0
+        self._idle = threading.Event()  # no job in the system; waited on from other threads
+        self._idle.set()
         self._executor: ThreadPoolExecutor | None = None
 
     async def lifetime(self, _app) -> AsyncIterator[None]:
@@ -59,7 +65,15 @@ class Workers:
                 raise Busy("The resize service is busy; try again shortly.", retry_after=2)
             await asyncio.sleep(0.05)
         self._in_system += 1
+        self._idle.clear()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         finally:
             self._in_system -= 1
+            if not self._in_system:
+                self._idle.set()
+
+    def wait_until_idle(self, at_most: float = IDLE_PATIENCE_SECONDS) -> None:
+        """Blocking (for another pool's threads): until no job is in this pool, or at most
+        ``at_most`` seconds, so that work waiting on this never starves."""
+        self._idle.wait(at_most)

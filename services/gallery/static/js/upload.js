@@ -279,13 +279,11 @@
 
   form.classList.add("enhanced");
   input.multiple = true;
-  document.getElementById("plain-submit").hidden = true;
-  const touch = window.matchMedia("(pointer: coarse)").matches;
+  // On a touch screen the drop title and the paste hint are not shown (app.css, by media
+  // query rather than from here: nothing moves when this script starts).
   const title = document.getElementById("drop-title");
   title.textContent = "Drop pictures here";
-  title.hidden = touch; // nothing to drag on a touch screen: the button says it all
   document.getElementById("choose-text").textContent = "Choose pictures";
-  document.getElementById("paste-hint").hidden = touch;
   if (/Mac|iPhone|iPad/.test(navigator.platform)) document.querySelector("#paste-hint kbd").textContent = "⌘";
 
   input.addEventListener("change", () => {
