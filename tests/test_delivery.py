@@ -61,6 +61,9 @@ async def test_every_size_gets_avif_and_webp_after_the_answer(clients, db, stora
             with Image.open(path) as img:
                 assert (img.format, img.size) == (pillow_name, (variant["width"],
                                                                 variant["height"]))
+                # The photo's Lightroom EXIF and XMP are nowhere, nor an orientation.
+                assert not {"exif", "xmp", "XML:com.adobe.xmp"} & set(img.info)
+            assert b"Exif" not in path.read_bytes() and b"<x:xmpmeta" not in path.read_bytes()
     # A photo this size: AVIF beats JPEG at every width.
     assert all("avif" in image["variants"][k]["formats"] for k in kinds)
     placeholder = base64.b64decode(image["thumbhash"])

@@ -279,11 +279,8 @@
 
   form.classList.add("enhanced");
   input.multiple = true;
-  // On a touch screen the drop title and the paste hint are not shown (app.css, by media
-  // query rather than from here: nothing moves when this script starts).
-  const title = document.getElementById("drop-title");
-  title.textContent = "Drop pictures here";
-  document.getElementById("choose-text").textContent = "Choose pictures";
+  // The page is drawn for this script from the start (css/nojs.css, in <noscript>, draws it
+  // for no script): nothing moves when it starts (CLS 0).
   if (/Mac|iPhone|iPad/.test(navigator.platform)) document.querySelector("#paste-hint kbd").textContent = "⌘";
 
   input.addEventListener("change", () => {
