@@ -150,11 +150,16 @@ def image_bytes(url: str, width: int, height: int, scale: int, original_width: i
                     if r.resource_type == "image" and not r.url.startswith("data:") else None)
             page.goto(url, wait_until="networkidle")
             total = sum(r.sizes()["responseBodySize"] for r in finished)
-            shown = page.evaluate("""() => {
+            # naturalWidth of a srcset image is density-corrected (CSS pixels): the file's own
+            # width comes from a plain Image of the same URL (from the cache, no download).
+            shown = page.evaluate("""async () => {
                 const img = document.getElementById('picture')
                     || document.querySelector('.tile picture img');
                 if (!img) return null;
-                return {natural: img.naturalWidth, css: img.getBoundingClientRect().width,
+                const probe = new Image();
+                probe.src = img.currentSrc;
+                await probe.decode();
+                return {natural: probe.naturalWidth, css: img.getBoundingClientRect().width,
                         src: img.currentSrc};
             }""")
             context.close()

@@ -19,7 +19,9 @@ from shared.formats import Format
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
 from shared.variants import BASE, VariantSpec
 
-THUMBHASH_SIDE = 100  # ThumbHash encodes at most 100 × 100 pixels
+# ThumbHash takes at most 100 × 100 pixels but keeps only the lowest frequencies: from 48 px
+# the hash of a photo is the same (or nearly), in 5 ms instead of 20 ms of pure Python.
+THUMBHASH_SIDE = 48
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ class PillowEngine:
 
 
 def thumbhash_of(img: Image.Image) -> bytes:
-    """The ThumbHash of an (upright) image, from a copy at most 100 pixels a side."""
+    """The ThumbHash of an (upright) image, from a copy at most THUMBHASH_SIDE a side."""
     small = img.convert("RGBA")
     small.thumbnail((THUMBHASH_SIDE, THUMBHASH_SIDE), Image.Resampling.BILINEAR)
     # A list: thash's NumPy backend (used when NumPy is installed) takes no bytes object.
