@@ -52,6 +52,9 @@ bench: $(TEST_STAMP)
 	$(VENV)/bin/python -m bench.ingest
 	$(VENV)/bin/python -m bench.e2e
 	$(VENV)/bin/python -m bench.tls
+	$(VENV)/bin/python -m bench.pages
+	$(VENV)/bin/python -m bench.delivery
+	$(VENV)/bin/python -m bench.background
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .

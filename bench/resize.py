@@ -48,6 +48,7 @@ from bench.common import (
     say,
     table,
 )
+from bench.delivery import delivery_tables
 from services.resize.engine import PillowEngine
 from shared.formats import BY_PILLOW_NAME, Format
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
@@ -418,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                              "ImageMagick, original app", None, engine)
             ok = ok and good
         encoder_table(jpegs, args.repeat)
+        # Every (size, format) of an upload against these three variants; bytes at equal SSIM.
+        delivery_tables(jpegs, max(1, args.repeat // 3))
 
     speedup = totals["ImageMagick, original app"] / totals[engine]
     overhead -= 1

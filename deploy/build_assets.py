@@ -4,10 +4,13 @@
 with each file also under a content-hashed name (``css/app-1a2b3c4d5e6f.css``) and writes
 ``manifest.json`` mapping plain names to hashed ones. The gallery resolves asset URLs
 through that manifest, so a changed file gets a new URL and old ones can be cached forever.
+Text files also get a gzipped copy beside them (``app-1a2b3c4d5e6f.css.gz``), at the
+highest level, once: the assets nginx sends it as it is (``gzip_static on``).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import shutil
@@ -16,6 +19,14 @@ from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent.parent / "services" / "gallery" / "static"
 HASH_LENGTH = 12
+COMPRESSIBLE = {".css", ".js", ".svg", ".json", ".txt", ".html"}
+
+
+def write_with_gzip(target: Path, content: bytes) -> None:
+    target.write_bytes(content)
+    if target.suffix in COMPRESSIBLE:
+        # mtime=0: the same input always gives the same bytes (reproducible builds).
+        target.with_name(target.name + ".gz").write_bytes(gzip.compress(content, 9, mtime=0))
 
 
 def fingerprinted(relative: Path, content: bytes) -> Path:
@@ -34,7 +45,7 @@ def build(out_dir: Path, source: Path = STATIC) -> dict[str, str]:
         for name in (relative, hashed):
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+            write_with_gzip(target, content)
         manifest[relative.as_posix()] = hashed.as_posix()
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     # Swap the whole directory in, so a serving nginx never sees a half-built tree.

@@ -15,7 +15,7 @@ MIME_TYPES = """
     types {
         text/html html; text/css css; application/javascript js; application/json json;
         image/svg+xml svg; image/x-icon ico; image/jpeg jpg jpeg; image/png png;
-        image/gif gif; image/webp webp; text/plain txt;
+        image/gif gif; image/webp webp; image/avif avif; text/plain txt;
     }
     default_type application/octet-stream;
 """

@@ -49,7 +49,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KITTEH_RESIZE_URL", "http://127.0.0.1:8082",
              "Where the upload service reaches the resize service.", "upload"),
     Variable("KITTEH_PUBLIC_URL", "",
-             "If set (`https://cats.example`), URLs in responses are absolute on it.",
+             "If set (`https://cats.example`), URLs in responses are absolute on it. Share URLs "
+             "(`og:image`, `og:url`, the copy fields) are always absolute: on this, or else on "
+             "the scheme and host of the request (the gateway's `X-Forwarded-Proto`/`-Host`).",
              "upload, gallery"),
     Variable("KITTEH_FILES_URL", "",
              "If set (`https://images.example`), a separate origin for uploaded files: every "

@@ -24,13 +24,15 @@ from tests.hostile.traffic import (
 from tests.support import file_form, image_bytes, photo
 
 
-async def wait_ready(db, token: str, seconds: float = 20) -> list:
+async def wait_ready(db, token: str, seconds: float = 30, base_only: bool = True) -> list:
+    """Every variant row of the image finished (ready, or dropped: a modern file larger than
+    its base one); the base-format rows unless ``base_only`` is false."""
     for _ in range(int(seconds / 0.1)):
         rows = await db.fetch(
-            "SELECT v.kind, v.width, v.height, v.state, v.bytes FROM variants v "
+            "SELECT v.kind, v.format, v.width, v.height, v.state, v.bytes FROM variants v "
             "JOIN images i ON i.id = v.image_id WHERE i.token = $1 ORDER BY v.width", token)
-        if rows and all(r["state"] == "ready" for r in rows):
-            return rows
+        if rows and all(r["state"] in ("ready", "dropped") for r in rows):
+            return [r for r in rows if r["format"] == "base" or not base_only]
         await asyncio.sleep(0.1)
     raise AssertionError(f"variants of {token} not ready: {rows}")
 
@@ -48,7 +50,8 @@ async def test_real_photo_gets_json_and_three_variants(upload_client, db, storag
     assert len(body["delete_token"]) >= 32
     rows = await wait_ready(db, body["token"])
     sizes = {r["kind"]: (r["width"], r["height"]) for r in rows}
-    assert sizes == {"tiny": (90, 56), "large": (300, 188), "monstrous": (600, 375)}
+    assert sizes == {"tiny": (90, 56), "large": (300, 188), "monstrous": (600, 375),
+                     "wide": (1280, 800), "huge": (2048, 1280)}
     for kind, (width, height) in sizes.items():
         assert body["variants"][kind]["width"] == width
         path = storage_dir / body["variants"][kind]["url"].removeprefix("/i/")
@@ -128,7 +131,7 @@ async def test_delete_with_wrong_token_deletes_nothing(upload_client, db, storag
     # a wrong token and a missing image look the same: a guess reveals nothing
     assert (unknown.status, await unknown.json()) == (403, answers[0])
     assert sorted(storage_dir.rglob("*.jpg")) == files_before
-    assert await db.fetchval("SELECT count(*) FROM variants") == 3
+    assert await db.fetchval("SELECT count(*) FROM variants") == 9  # 3 sizes × 3 formats
 
     deleted = await upload_client.delete(
         f"/api/images/{body['token']}", headers={"Authorization": f"Bearer {body['delete_token']}"})

@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from services.gallery.keys import CONFIG, STORAGE
+from services.gallery.origin import share_origin
 from services.gallery.pages import home_context, image_context
 from shared.db import DB_POOL
 from shared.errors import BadRequest, NotFound
@@ -86,8 +87,9 @@ async def image_page(request: web.Request) -> web.Response:
     image = await image_by_token(request.app[DB_POOL], token) if token else None
     if image is None:
         raise NotFound("There is no kitty by that name.")
+    public_url = request.app[CONFIG].public_url
     return aiohttp_jinja2.render_template("image.html", request, image_context(
-        image, Urls.of(request.app[CONFIG]), request.query))
+        image, Urls.of(request.app[CONFIG]), request.query, share_origin(request, public_url)))
 
 
 async def api_image(request: web.Request) -> web.Response:

@@ -8,10 +8,13 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from services.gallery.placeholders import STAGE_SIDE, TILE_SIDE, placeholder_url
 from shared.config import GalleryConfig, Limits
+from shared.encoding import output_for
 from shared.images import ImageRecord, image_json
 from shared.units import human_bytes
 from shared.urls import Urls
+from shared.variants import BASE, MODERN_FORMATS
 
 # The home form's "Expires" select: (seconds sent as expires_in, label); "" is never.
 EXPIRY_CHOICES = (("", "Never"), ("3600", "In 1 hour"), ("86400", "In 1 day"),
@@ -19,21 +22,53 @@ EXPIRY_CHOICES = (("", "Never"), ("3600", "In 1 hour"), ("86400", "In 1 day"),
 
 # Where a memorable name may wrap: before each capital (SublimeDandelion -> Sublime|Dandelion).
 WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
+TILE_KINDS = ("tiny", "large")  # 90 px tiles: tiny on ordinary screens, large on dense ones
+# The picture's displayed width (app.css): 600 px beside the panel, the screen less the
+# margins on narrow screens.
+STAGE_SIZES = ("(min-width: 980px) 600px, (min-width: 800px) calc(100vw - 380px), "
+               "calc(100vw - 40px)")
 
 
-def srcset(image: ImageRecord, urls: Urls) -> str:
-    """Every size the browser may pick from, narrowest first, the original last."""
-    entries = [f"{urls.file(image.variant_path(v.kind))} {v.width}w" for v in image.variants]
-    widest_variant = max((v.width for v in image.variants), default=0)
-    if image.width > widest_variant and image.frames == 1:
-        entries.append(f"{urls.file(image.original_path)} {image.width}w")
-    return ", ".join(entries)
+def srcset(image: ImageRecord, urls: Urls, kinds: tuple[str, ...] | None = None,
+           variant_format: str = BASE) -> str:
+    """The sizes the browser may pick from, narrowest first; never the original (it may be
+    tens of megabytes: the variants go up to 2048 px). For a modern format, a size whose
+    modern file is not there (not made yet, or dropped as larger) offers its base file."""
+    entries: dict[int, str] = {}
+    for v in image.variants:
+        if kinds is not None and v.kind not in kinds:
+            continue
+        modern = image.variant(v.kind, variant_format) if variant_format != BASE else None
+        chosen = variant_format if modern is not None and modern.state == "ready" else BASE
+        entries.setdefault(v.width, urls.file(image.variant_path(v.kind, chosen)))
+    return ", ".join(f"{url} {width}w" for width, url in entries.items())
+
+
+def sources(image: ImageRecord, urls: Urls,
+            kinds: tuple[str, ...] | None = None) -> list[dict[str, str]]:
+    """``<source>``s of ``<picture>``, best format first: one per modern format that has at
+    least one file ready among ``kinds``. Every file keeps its own immutable URL."""
+    found = []
+    for variant_format in MODERN_FORMATS:
+        ready = [v for v in image.modern if v.format == variant_format and v.state == "ready"
+                 and (kinds is None or v.kind in kinds)]
+        if ready:
+            found.append({"type": output_for(image.format, variant_format).content_type,
+                          "srcset": srcset(image, urls, kinds, variant_format)})
+    return found
 
 
 def tile_srcset(image: ImageRecord, urls: Urls) -> str:
     """Grid tiles: the tiny variant on ordinary screens, the large one on dense ones."""
-    return ", ".join(f"{urls.file(image.variant_path(v.kind))} {v.width}w"
-                     for v in image.variants if v.kind in ("tiny", "large"))
+    return srcset(image, urls, TILE_KINDS)
+
+
+def placeholder(image: ImageRecord, side: int) -> str | None:
+    """The ThumbHash drawn under the picture while it loads; none where it would show through
+    (transparency, animations)."""
+    if image.thumbhash is None or image.frames > 1 or image.format.variant_pillow_name != "JPEG":
+        return None
+    return placeholder_url(image.thumbhash, side)
 
 
 def breakable(name: str) -> Markup:
@@ -52,7 +87,9 @@ def home_context(images: list[ImageRecord], config: GalleryConfig,
     urls = Urls.of(config)
     return {
         "before": before,
-        "tiles": [{"image": i, "srcset": tile_srcset(i, urls)} for i in images],
+        "tiles": [{"image": i, "srcset": tile_srcset(i, urls),
+                   "sources": sources(i, urls, TILE_KINDS),
+                   "placeholder": placeholder(i, TILE_SIDE)} for i in images],
         "limits": config.limits,
         "limits_text": limits_summary(config.limits),
         "next_cursor": next_cursor,
@@ -63,8 +100,13 @@ def home_context(images: list[ImageRecord], config: GalleryConfig,
     }
 
 
-def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str]) -> dict[str, Any]:
+def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
+                  share_origin: str = "") -> dict[str, Any]:
+    """``share_origin``: scheme and host for the URLs people copy and link previews read,
+    which must be absolute (KITTEH_PUBLIC_URL, or the request's own)."""
     body = image_json(image, urls)
+    share = image_json(image, Urls(share_origin or urls.public_url, urls.files_url))
+    preview = share["variants"].get("wide") or share["variants"].get("monstrous")
     sizes = [{"label": kind.capitalize(), **v} for kind, v in body["variants"].items()]
     sizes.append({"label": "Original", **body["original"]})
     if "uploaded" in query:
@@ -76,7 +118,12 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str]) -> d
     return {
         "image": image,
         "json": body,
+        "share": share,
+        "preview": preview,
         "srcset": srcset(image, urls),
+        "sources": sources(image, urls),
+        "stage_sizes": STAGE_SIZES,
+        "placeholder": placeholder(image, STAGE_SIDE),
         "size_text": human_bytes(image.bytes),
         "format_name": image.format.pillow_name.replace("WEBP", "WebP"),
         "animated": image.frames > 1,

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from services.gallery.keys import CONFIG
+from services.gallery.origin import share_origin
 from shared.errors import BadRequest
 
 SHAREX_VERSION = "15.0.0"  # the custom-uploader format with {json:...} placeholders
@@ -23,16 +24,12 @@ KEY_SHAPE = re.compile(r"[A-Za-z0-9_\-]{1,200}")  # what token_urlsafe makes
 
 
 def site_url(request: web.Request) -> str:
-    """Absolute base URL: KITTEH_PUBLIC_URL, else the host the client asked the gateway for
-    (X-Forwarded-Host/-Proto, which the gateway overwrites), else this request's own."""
-    configured = request.app[CONFIG].public_url
-    if configured:
-        return configured
-    host = request.headers.get("X-Forwarded-Host") or request.host
-    scheme = request.headers.get("X-Forwarded-Proto") or request.scheme
-    if scheme not in ("http", "https") or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]{1,300}", host):
+    """Absolute base URL: KITTEH_PUBLIC_URL, else the scheme and host the visitor used (the
+    same rule as the pages' share URLs)."""
+    origin = share_origin(request, request.app[CONFIG].public_url)
+    if not origin:
         raise BadRequest("The request's Host header is not a host name.")
-    return f"{scheme}://{host}"
+    return origin
 
 
 def sharex_config(base: str, key: str | None, absolute_answers: bool) -> dict[str, Any]:

@@ -15,33 +15,37 @@ from services.resize.jobs import (
     exists,
     make_variants,
 )
-from services.resize.keys import ENGINE, STORAGE, SWEEP_SOON, WORKERS
+from services.resize.keys import ENGINE, RECONCILE_SOON, STORAGE, SWEEP_SOON, WORKERS
 from shared.db import DB_POOL
+from shared.encoding import output_for
 from shared.errors import Busy, NotFound
 from shared.images import ImageRecord
 from shared.queries import image_by_storage_key, image_by_token
-from shared.variants import KINDS
+from shared.variants import BASE, EAGER_KINDS, FORMAT_ORDER, KINDS, largest_first
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 WAIT_STEP = 0.05
 # How long a request waits for a variant another process is making. Beyond that the answer is
 # 503, and the gateway shows the original instead: a slow variant never stalls a page.
 WAIT_FOR_OTHERS_SECONDS = 10.0
-STATE = "SELECT state FROM variants WHERE image_id = $1 AND kind = $2"
+STATE = "SELECT state FROM variants WHERE image_id = $1 AND kind = $2 AND format = $3"
 
 
 async def make_all(request: web.Request) -> web.Response:
-    """POST /variants/{token}: make whatever variants are not made yet, now."""
+    """POST /variants/{token}: make the first variants (tiny, large, monstrous in the base
+    format) now, while the upload waits; the background reconciler, woken here, makes the
+    rest (the display widths, AVIF, WebP) after the upload has answered."""
     app = request.app
     image = await image_by_token(app[DB_POOL], request.match_info["token"].lower())
     if image is None:
         raise NotFound("No image has that token.")
-    specs = await claim(app[DB_POOL], image, KINDS)
+    specs = await claim(app[DB_POOL], image, [(kind, BASE) for kind in EAGER_KINDS])
     try:
         await make_variants(app[DB_POOL], app[STORAGE], app[ENGINE], app[WORKERS], image,
                             specs)
     except RenderFailed as error:  # recorded; the states below say so
         _sweep_soon_if_lost(app, error)
+    app[RECONCILE_SOON].set()
     refreshed = await image_by_token(app[DB_POOL], image.token)
     if refreshed is None:  # deleted while we worked
         raise NotFound("No image has that token.")
@@ -57,35 +61,50 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
     app = request.app
     key, kind, ext = (request.match_info[k] for k in ("key", "kind", "ext"))
     image = await image_by_storage_key(app[DB_POOL], key)
-    if image is None or kind not in KINDS or ext != image.format.variant_extension:
-        raise NotFound("No such image file.")
+    variant_format = _format_of(image, ext) if image is not None else None
+    row = image.variant(kind, variant_format) if image and variant_format else None
+    if image is None or variant_format is None or row is None or row.state == "dropped":
+        raise NotFound("No such image file.")  # a dropped file's URL is never published
     path = app[STORAGE].path(key, kind, ext)
     if not await exists(path):
         try:
-            await _make_missing(request, image)
+            await _make_missing(request, image, kind, variant_format)
         except RenderFailed as error:
             _sweep_soon_if_lost(app, error)
             raise Busy("This variant cannot be made; showing the original.",
                        retry_after=60) from None
     if not await exists(path):
-        if await app[DB_POOL].fetchval(STATE, image.id, kind) != "working":
+        if await app[DB_POOL].fetchval(STATE, image.id, kind, variant_format) != "working":
             # Failed and waiting for its next retry: nothing to wait for.
             raise Busy("This variant is not available yet; showing the original.",
                        retry_after=60)
         await _wait_for(path, WAIT_FOR_OTHERS_SECONDS)  # another process is making it
+    if await app[DB_POOL].fetchval(STATE, image.id, kind, variant_format) == "dropped":
+        raise NotFound("No such image file.")  # made just now, and larger than the base one
     return web.FileResponse(path, headers={
-        "Cache-Control": IMMUTABLE, "Content-Type": image.format.variant_content_type,
+        "Cache-Control": IMMUTABLE,
+        "Content-Type": output_for(image.format, variant_format).content_type,
         "X-Content-Type-Options": "nosniff"})
 
 
-async def _make_missing(request: web.Request, image: ImageRecord) -> None:
+def _format_of(image: ImageRecord, ext: str) -> str | None:
+    """The variant format (``base``, ``avif``...) whose files end in ``ext``, if any."""
+    return next((f for f in FORMAT_ORDER if image.variant_extension(f) == ext), None)
+
+
+async def _make_missing(request: web.Request, image: ImageRecord, kind: str,
+                        variant_format: str) -> None:
+    """Make the requested file; for a base-format one, every other missing base file too
+    (the page that asked for one asks for the others)."""
     app = request.app
     storage, pool = app[STORAGE], app[DB_POOL]
-    ext = image.format.variant_extension
-    missing = [k for k in KINDS if not await exists(storage.path(image.storage_key, k, ext))]
+    kinds = KINDS if variant_format == BASE else (kind,)
+    ext = image.variant_extension(variant_format)
+    missing = [(k, variant_format) for k in kinds
+               if image.variant(k, variant_format) is not None
+               and not await exists(storage.path(image.storage_key, k, ext))]
     specs = await claim(pool, image, missing) + await claim_lost(pool, storage, image, missing)
-    specs.sort(key=lambda s: s.width, reverse=True)
-    await make_variants(pool, storage, app[ENGINE], app[WORKERS], image, specs)
+    await make_variants(pool, storage, app[ENGINE], app[WORKERS], image, largest_first(specs))
 
 
 def _sweep_soon_if_lost(app: web.Application, error: RenderFailed) -> None:

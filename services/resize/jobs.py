@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import asyncpg
 
@@ -25,7 +26,7 @@ from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import Busy
 from shared.images import ImageRecord
 from shared.storage import Storage
-from shared.variants import VariantSpec
+from shared.variants import BASE, EAGER_KINDS, VariantSpec, largest_first
 
 log = logging.getLogger("kitteh.resize")
 
@@ -46,55 +47,69 @@ CLAIMABLE = f"""(
         AND updated_at < now() - interval '{RETRY_FAILED_AFTER_SECONDS} s' * attempts))"""
 TAKE = "state = 'working', claimed_at = now(), attempts = attempts + 1, updated_at = now()"
 
+# Variants are (size, format) pairs: queries take them as two arrays, kinds and formats.
+PAIRS = "(kind, format) IN (SELECT * FROM unnest($2::text[], $3::text[]))"
 CLAIM = f"""
     UPDATE variants SET {TAKE}
-     WHERE image_id = $1 AND kind = ANY($2::text[]) AND {CLAIMABLE}
- RETURNING kind, width, height
+     WHERE image_id = $1 AND {PAIRS} AND {CLAIMABLE}
+ RETURNING kind, format, width, height
 """
 # A ready variant whose file is gone. The caller looks for the file again after this claim:
 # a row is marked ready only after its file is in place, so a file seen now was not lost.
 CLAIM_LOST = f"""
     UPDATE variants SET {TAKE}
-     WHERE image_id = $1 AND kind = ANY($2::text[]) AND state = 'ready'
- RETURNING kind, width, height
+     WHERE image_id = $1 AND {PAIRS} AND state = 'ready'
+ RETURNING kind, format, width, height
 """
-UNCLAIM_FOUND = """
+UNCLAIM_FOUND = f"""
     UPDATE variants SET state = 'ready', claimed_at = NULL, updated_at = now()
-     WHERE image_id = $1 AND kind = ANY($2::text[]) AND state = 'working'
+     WHERE image_id = $1 AND {PAIRS} AND state = 'working'
 """
+# An upload's first variants are made by the request that waits for them (upload's eager call):
+# the background leaves the image alone until they are done, so it neither takes them nor
+# decodes the same original beside that request. Unless they have been waiting longer than
+# EAGER_GRACE_SECONDS: the call never came (resize was down, upload crashed).
+EAGER_GRACE_SECONDS = 10
+FIRST_VARIANTS_UNDER_WAY = f"""
+    SELECT 1 FROM variants e
+     WHERE e.image_id = variants.image_id AND e.format = '{BASE}'
+       AND e.kind IN ({", ".join(f"'{k}'" for k in EAGER_KINDS)})
+       AND e.state IN ('pending', 'working')
+       AND e.updated_at > now() - interval '{EAGER_GRACE_SECONDS} s'"""
 # Whole images where possible (ordered so an image's rows sit together), so one decode makes
 # all of its variants; SKIP LOCKED lets every resize process run this at the same time.
 CLAIM_BACKLOG = f"""
     WITH picked AS (
-        SELECT image_id, kind FROM variants
-         WHERE {CLAIMABLE}
+        SELECT image_id, kind, format FROM variants
+         WHERE {CLAIMABLE} AND NOT EXISTS ({FIRST_VARIANTS_UNDER_WAY})
          ORDER BY updated_at, image_id
          LIMIT $1
            FOR UPDATE SKIP LOCKED)
     UPDATE variants v SET {TAKE}
       FROM picked
-     WHERE v.image_id = picked.image_id AND v.kind = picked.kind
- RETURNING v.image_id, v.kind
+     WHERE v.image_id = picked.image_id AND v.kind = picked.kind AND v.format = picked.format
+ RETURNING v.image_id, v.kind, v.format
 """
-HEARTBEAT = """
+HEARTBEAT = f"""
     UPDATE variants SET claimed_at = now()
-     WHERE image_id = $1 AND kind = ANY($2::text[]) AND state = 'working'
+     WHERE image_id = $1 AND {PAIRS} AND state = 'working'
 """
 MARK_READY = """
     UPDATE variants
-       SET state = 'ready', width = $3, height = $4, bytes = $5, renders = renders + 1,
+       SET state = $6, width = $4, height = $5, bytes = $7, renders = renders + 1,
            error = NULL, claimed_at = NULL, updated_at = now()
-     WHERE image_id = $1 AND kind = $2
+     WHERE image_id = $1 AND kind = $2 AND format = $3
 """
-MARK_FAILED = """
+MARK_FAILED = f"""
     UPDATE variants
-       SET state = 'failed', error = $3, claimed_at = NULL, updated_at = now()
-     WHERE image_id = $1 AND kind = ANY($2::text[])
+       SET state = 'failed', error = $4, claimed_at = NULL, updated_at = now()
+     WHERE image_id = $1 AND {PAIRS}
 """
-RELEASE = """
+RELEASE = f"""
     UPDATE variants SET state = 'pending', claimed_at = NULL, updated_at = now()
-     WHERE image_id = $1 AND kind = ANY($2::text[]) AND state = 'working'
+     WHERE image_id = $1 AND {PAIRS} AND state = 'working'
 """
+SET_THUMBHASH = "UPDATE images SET thumbhash = $2 WHERE id = $1 AND thumbhash IS NULL"
 
 
 class RenderFailed(Exception):
@@ -105,42 +120,53 @@ class OriginalMissing(RenderFailed):
     """The row is there but its original file is not: a case for the sweeper."""
 
 
+Pair = tuple[str, str]  # (kind, format): one variant row, one file
+
+
+def _arrays(pairs: Iterable[Pair]) -> tuple[list[str], list[str]]:
+    pairs = list(pairs)
+    return [kind for kind, _ in pairs], [fmt for _, fmt in pairs]
+
+
+def _pair(spec: VariantSpec) -> Pair:
+    return spec.kind, spec.format
+
+
 def _largest_first(rows) -> list[VariantSpec]:
-    return sorted((VariantSpec(r["kind"], r["width"], r["height"]) for r in rows),
-                  key=lambda s: s.width, reverse=True)
+    return largest_first(VariantSpec(r["kind"], r["width"], r["height"], r["format"])
+                         for r in rows)
 
 
-async def claim(pool: asyncpg.Pool, image: ImageRecord, kinds: Sequence[str]) -> list[VariantSpec]:
+async def claim(pool: asyncpg.Pool, image: ImageRecord,
+                pairs: Iterable[Pair]) -> list[VariantSpec]:
     """Claim the listed variants that nobody is working on. Largest first, as the engine
     wants them."""
-    return _largest_first(await pool.fetch(CLAIM, image.id, list(kinds)))
+    return _largest_first(await pool.fetch(CLAIM, image.id, *_arrays(pairs)))
 
 
 async def claim_lost(pool: asyncpg.Pool, storage: Storage, image: ImageRecord,
-                     kinds: Sequence[str]) -> list[VariantSpec]:
+                     pairs: Iterable[Pair]) -> list[VariantSpec]:
     """Claim ready variants whose file is missing, to make them again. A file that appeared
     meanwhile (another process made it) is not lost: its row goes back to ready untouched."""
-    claimed = _largest_first(await pool.fetch(CLAIM_LOST, image.id, list(kinds)))
-    ext = image.format.variant_extension
-    found = [s.kind for s in claimed
-             if await exists(storage.path(image.storage_key, s.kind, ext))]
+    claimed = _largest_first(await pool.fetch(CLAIM_LOST, image.id, *_arrays(pairs)))
+    found = [_pair(s) for s in claimed if await exists(_path(storage, image, s))]
     if found:
-        await pool.execute(UNCLAIM_FOUND, image.id, found)
-    return [s for s in claimed if s.kind not in found]
+        await pool.execute(UNCLAIM_FOUND, image.id, *_arrays(found))
+    return [s for s in claimed if _pair(s) not in found]
 
 
-async def claim_backlog(pool: asyncpg.Pool, limit: int) -> dict[int, set[str]]:
+async def claim_backlog(pool: asyncpg.Pool, limit: int) -> dict[int, set[Pair]]:
     """Variants this process now owns (``FOR UPDATE SKIP LOCKED``), by image id."""
-    claimed: dict[int, set[str]] = {}
+    claimed: dict[int, set[Pair]] = {}
     for row in await pool.fetch(CLAIM_BACKLOG, limit):
-        claimed.setdefault(row["image_id"], set()).add(row["kind"])
+        claimed.setdefault(row["image_id"], set()).add((row["kind"], row["format"]))
     return claimed
 
 
-async def release(pool: asyncpg.Pool, image_id: int, kinds: Sequence[str]) -> None:
+async def release(pool: asyncpg.Pool, image_id: int, pairs: Iterable[Pair]) -> None:
     """Hand claims back (best effort: with the database gone, they go stale instead)."""
     with contextlib.suppress(*DATABASE_UNAVAILABLE):
-        await pool.execute(RELEASE, image_id, list(kinds))
+        await pool.execute(RELEASE, image_id, *_arrays(pairs))
 
 
 async def exists(path: Path) -> bool:
@@ -148,39 +174,53 @@ async def exists(path: Path) -> bool:
     return await asyncio.get_running_loop().run_in_executor(None, path.exists)
 
 
-def specs_for(image: ImageRecord, kinds: set[str]) -> list[VariantSpec]:
-    return sorted((VariantSpec(v.kind, v.width, v.height) for v in image.variants
-                   if v.kind in kinds), key=lambda s: s.width, reverse=True)
+def _path(storage: Storage, image: ImageRecord, spec: VariantSpec) -> Path:
+    return storage.path(image.storage_key, spec.kind, image.variant_extension(spec.format))
+
+
+def specs_for(image: ImageRecord, pairs: set[Pair]) -> list[VariantSpec]:
+    return largest_first(VariantSpec(v.kind, v.width, v.height, v.format)
+                         for v in (*image.variants, *image.modern) if (v.kind, v.format) in pairs)
 
 
 async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngine,
                         workers: Workers, image: ImageRecord, specs: Sequence[VariantSpec],
-                        wait_for_room: bool = False) -> list[RenderedVariant]:
-    """Render claimed variants, write them atomically, mark them ready.
+                        wait_for_room: bool = False,
+                        yield_to: Workers | None = None) -> list[RenderedVariant]:
+    """Render claimed variants, write them atomically, mark them ready (or ``dropped``: a
+    modern file larger than its base-format fallback is not kept).
 
     Raises ``RenderFailed`` (recorded) when this original cannot be rendered or written,
     ``Busy`` when the workers are full (claims handed back), and a database error when the
     result could not be recorded within ``RECORD_PATIENCE_SECONDS`` (the claims go stale).
+    ``yield_to``: background work pauses between encodes while that pool has work.
     """
     if not specs:
         return []
-    unfinished = [s.kind for s in specs]
+    unfinished = [_pair(s) for s in specs]
     interrupted = True  # until proven otherwise: hand the claims back on the way out
     try:
         async with _heartbeat(pool, image.id, unfinished):
-            rendered = await _render(pool, storage, engine, workers, image, specs,
-                                     wait_for_room)
+            rendering = await _render(pool, storage, engine, workers, image, specs,
+                                      wait_for_room, yield_to)
+            if rendering.thumbhash is not None:
+                await _record(pool, SET_THUMBHASH, image.id, rendering.thumbhash)
+            rendered = rendering.variants
             loop = asyncio.get_running_loop()
             for variant in rendered:
-                try:
-                    await loop.run_in_executor(None, storage.write_bytes, image.storage_key,
-                                               variant.kind, image.format.variant_extension,
-                                               variant.data)
-                except OSError as error:  # the volume refused it (full, read-only)
-                    await _failed(pool, image, unfinished, error)
+                fallback = await _base_bytes(storage, image, variant, rendered)
+                dropped = fallback is not None and len(variant.data) >= fallback
+                if not dropped:
+                    try:
+                        await loop.run_in_executor(
+                            None, storage.write_bytes, image.storage_key, variant.kind,
+                            image.variant_extension(variant.format), variant.data)
+                    except OSError as error:  # the volume refused it (full, read-only)
+                        await _failed(pool, image, unfinished, error)
                 status = await _record(pool, MARK_READY, image.id, variant.kind,
-                                       variant.width, variant.height, len(variant.data))
-                unfinished.remove(variant.kind)
+                                       variant.format, variant.width, variant.height,
+                                       "dropped" if dropped else "ready", len(variant.data))
+                unfinished.remove((variant.kind, variant.format))
                 if status == "UPDATE 0":  # deleted while we rendered: take our files back
                     await _remove_if_deleted(pool, storage, image)
                     unfinished.clear()
@@ -192,8 +232,26 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
     finally:
         if interrupted and unfinished:  # cancelled (shutdown) or Busy: someone else may go on
             await asyncio.shield(release(pool, image.id, list(unfinished)))
-    log.info("made %s of %s", ", ".join(s.kind for s in specs), image.name)
+    log.info("made %s of %s", ", ".join(f"{s.kind}.{image.variant_extension(s.format)}"
+                                        for s in specs), image.name)
     return rendered
+
+
+async def _base_bytes(storage: Storage, image: ImageRecord, variant: RenderedVariant,
+                      rendered: Sequence[RenderedVariant]) -> int | None:
+    """The size of the base-format file a modern one stands beside (None for base files, or
+    when the base file is not there to compare with)."""
+    if variant.format == BASE:
+        return None
+    for other in rendered:
+        if other.kind == variant.kind and other.format == BASE:
+            return len(other.data)
+    path = storage.path(image.storage_key, variant.kind, image.variant_extension(BASE))
+    try:
+        stat = await asyncio.get_running_loop().run_in_executor(None, path.stat)
+    except FileNotFoundError:
+        return None
+    return stat.st_size
 
 
 async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageRecord) -> None:
@@ -207,25 +265,27 @@ async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageR
     log.info("%s was deleted while its variants were made; removed them", image.name)
 
 
-async def _render(pool, storage, engine, workers, image, specs, wait_for_room):
+async def _render(pool, storage, engine, workers, image, specs, wait_for_room, yield_to):
     source = storage.path(image.storage_key, "original", image.format.extension)
+    pause = yield_to.wait_until_idle if yield_to is not None else None
     try:
-        return await workers.run(engine.render, source, image.format, specs,
-                                 wait_for_room=wait_for_room)
+        return await workers.run(engine.render_all, source, image.format, specs,
+                                 image.thumbhash is None, pause, wait_for_room=wait_for_room)
     except Busy:
         raise
     except FileNotFoundError as error:
-        await _failed(pool, image, [s.kind for s in specs], error, OriginalMissing)
+        await _failed(pool, image, [_pair(s) for s in specs], error, OriginalMissing)
     except Exception as error:  # the engine failed on this file
-        await _failed(pool, image, [s.kind for s in specs], error)
+        await _failed(pool, image, [_pair(s) for s in specs], error)
 
 
-async def _failed(pool: asyncpg.Pool, image: ImageRecord, kinds: list[str], error: Exception,
-                  raising: type[RenderFailed] = RenderFailed) -> None:
+async def _failed(pool: asyncpg.Pool, image: ImageRecord, pairs: list[Pair], error: Exception,
+                  raising: type[RenderFailed] = RenderFailed) -> NoReturn:
     reason = f"{type(error).__name__}: {error}"
-    log.error("making %s of %s failed: %s", ", ".join(kinds), image.name, reason)
-    await _record(pool, MARK_FAILED, image.id, list(kinds), reason[:500])
-    kinds.clear()
+    log.error("making %s of %s failed: %s", ", ".join(f"{k}/{f}" for k, f in pairs),
+              image.name, reason)
+    await _record(pool, MARK_FAILED, image.id, *_arrays(pairs), reason[:500])
+    pairs.clear()
     raise raising(reason) from error
 
 
@@ -247,14 +307,15 @@ async def _record(pool: asyncpg.Pool, query: str, *args) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _heartbeat(pool: asyncpg.Pool, image_id: int, kinds: list[str]) -> AsyncIterator[None]:
+async def _heartbeat(pool: asyncpg.Pool, image_id: int,
+                     pairs: list[Pair]) -> AsyncIterator[None]:
     """Keep our claims fresh while we work, so nobody takes them for a dead process's."""
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                await pool.execute(HEARTBEAT, image_id, list(kinds))
+                await pool.execute(HEARTBEAT, image_id, *_arrays(pairs))
 
     task = asyncio.create_task(beat(), name=f"heartbeat-{image_id}")
     try:

@@ -12,8 +12,12 @@ from shared.storage import Storage
 CONFIG = web.AppKey("config", ResizeConfig)
 STORAGE = web.AppKey("storage", Storage)
 ENGINE = web.AppKey("engine", ResizeEngine)
-WORKERS = web.AppKey("workers", Workers)
+WORKERS = web.AppKey("workers", Workers)  # work someone waits for: uploads, pages
+BACKGROUND_WORKERS = web.AppKey("background_workers", Workers)  # niced: the reconciler
 # Set when shutdown begins: background loops take no new work after it.
 STOPPING = web.AppKey("stopping", asyncio.Event)
 # Set to have the sweeper run now rather than at its next interval (an original is missing).
 SWEEP_SOON = web.AppKey("sweep_soon", asyncio.Event)
+# Set to have the reconciler run now: an upload has answered, and its other variants (display
+# widths, modern formats) are waiting.
+RECONCILE_SOON = web.AppKey("reconcile_soon", asyncio.Event)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.resize.engine import RenderedVariant, ResizeEngine
+from services.resize.engine import Rendering, ResizeEngine
 from services.resize.workers import Workers
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL
+from shared.encoding import output_for
 from shared.formats import Format
 from shared.metrics import SCRAPE_LOOKUP_TIMEOUT
 from shared.variants import VariantSpec
@@ -72,10 +73,11 @@ class MeasuredEngine:
         self.engine = engine
         self.metrics = metrics
 
-    def render(self, source: Path, fmt: Format,
-               specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
-        rendered = self.engine.render(source, fmt, specs)
-        output = fmt.variant_pillow_name.lower()
-        for variant in rendered:
+    def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
+                   thumbhash: bool = False, pause: Callable[[], None] | None = None,
+                   ) -> Rendering:
+        rendering = self.engine.render_all(source, fmt, specs, thumbhash, pause)
+        for variant in rendering.variants:
+            output = output_for(fmt, variant.format).name
             self.metrics.render_seconds.labels(variant.kind, output).observe(variant.seconds)
-        return rendered
+        return rendering

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from shared.encoding import extension_for
 from shared.formats import BY_CONTENT_TYPE
 from shared.storage import KEY_PATTERN, TEMP_PREFIX, Storage
 
@@ -49,7 +50,7 @@ ROW_MARGIN = timedelta(minutes=10)
 
 ROWS = """
     SELECT i.id, i.name, i.storage_key, i.content_type,
-           coalesce(array_agg(v.kind) FILTER (WHERE v.state = 'ready'
+           coalesce(array_agg(v.kind || ' ' || v.format) FILTER (WHERE v.state = 'ready'
                                               AND v.updated_at < $2), '{}') AS ready
       FROM images i LEFT JOIN variants v ON v.image_id = i.id
      WHERE i.id > $1 AND i.created_at < $2
@@ -61,7 +62,8 @@ KEYS_WITH_ROWS = "SELECT storage_key FROM images WHERE storage_key = ANY($1::tex
 REMOVE_ROWS = "DELETE FROM images WHERE id = ANY($1::bigint[]) AND created_at < $2"
 RESET_VARIANT = """
     UPDATE variants SET state = 'pending', bytes = NULL, claimed_at = NULL, updated_at = now()
-     WHERE image_id = $1 AND kind = ANY($2::text[]) AND state = 'ready' AND updated_at < $3
+     WHERE image_id = $1 AND kind || ' ' || format = ANY($2::text[]) AND state = 'ready'
+       AND updated_at < $3
 """
 
 
@@ -219,11 +221,12 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
             if f"original.{fmt.extension}" not in names:
                 lost_rows.append(row)
                 continue
-            gone = [k for k in row["ready"] if f"{k}.{fmt.variant_extension}" not in names]
+            gone = [pair for pair in row["ready"] if _file_name(fmt, pair) not in names]
             if gone:
                 lost_variants.append((row, gone))
     report.lost_originals = [r["name"] for r in lost_rows]
-    report.lost_variants = [f"{r['name']}/{k}" for r, kinds in lost_variants for k in kinds]
+    report.lost_variants = [f"{r['name']}/{_file_name(BY_CONTENT_TYPE[r['content_type']], p)}"
+                            for r, pairs in lost_variants for p in pairs]
 
     if lost_rows and len(lost_rows) >= max(MIN_SUSPICIOUS, SUSPICIOUS_SHARE * checked):
         report.refused = (f"{len(lost_rows)} of {checked} originals are missing; is the volume "
@@ -239,3 +242,9 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
         # Their directories (variants, perhaps) are now orphans: the next sweep removes them
         # once they are old enough, with the same care as any other orphan.
     return report
+
+
+def _file_name(fmt, pair: str) -> str:
+    """The file of a variant row given as 'kind format' (how the queries above spell it)."""
+    kind, variant_format = pair.split(" ")
+    return f"{kind}.{extension_for(fmt, variant_format)}"

@@ -26,12 +26,13 @@ from services.upload.prepare import PreparedImage, prepare_image
 from services.upload.receive import ReceivedFile
 from shared.config import Limits
 from shared.db import DATABASE_UNAVAILABLE
+from shared.encoding import base_output
 from shared.images import ImageRecord
 from shared.naming import candidate_name, token_for
 from shared.queries import image_by_sha256, image_by_token
 from shared.removal import remove_image
 from shared.storage import Storage, storage_key
-from shared.variants import variant_specs
+from shared.variants import VARIANT_PLAN, delivery_specs
 
 log = logging.getLogger("kitteh.upload")
 
@@ -40,16 +41,16 @@ NAME_ATTEMPTS = 40  # the number suffix grows with each attempt, so this is neve
 INSERT_IMAGE = """
     INSERT INTO images (token, name, sha256, storage_key, filename, content_type,
                         width, height, bytes, frames, delete_token_hash,
-                        key_id, visibility, expires_at)
+                        key_id, visibility, expires_at, variant_plan)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-            now() + make_interval(secs => $14::int))
+            now() + make_interval(secs => $14::int), $15)
     ON CONFLICT DO NOTHING
     RETURNING id
 """
 INSERT_VARIANTS = """
-    INSERT INTO variants (image_id, kind, width, height)
-    SELECT $1, kind, width, height
-      FROM unnest($2::text[], $3::int[], $4::int[]) AS v(kind, width, height)
+    INSERT INTO variants (image_id, kind, format, width, height)
+    SELECT $1, kind, format, width, height
+      FROM unnest($2::text[], $3::text[], $4::int[], $5::int[]) AS v(kind, format, width, height)
 """
 
 
@@ -132,9 +133,13 @@ async def _record(
                 existing = await image_by_sha256(conn, received.sha256)
                 assert existing is not None
                 return IngestResult(existing, created=False, delete_token=None)
-            specs = variant_specs(info.width, info.height)
+            # Every (size, format) pair, pending: resize makes the first three sizes before
+            # the upload answers, and the rest in the background.
+            specs = delivery_specs(info.width, info.height,
+                                   base_output(info.format).extension, info.frames)
             await conn.execute(INSERT_VARIANTS, image_id, [s.kind for s in specs],
-                               [s.width for s in specs], [s.height for s in specs])
+                               [s.format for s in specs], [s.width for s in specs],
+                               [s.height for s in specs])
             placed = await loop.run_in_executor(
                 None, storage.place, prepared.path, key, "original", info.format.extension)
             image = await image_by_token(conn, token)
@@ -162,7 +167,7 @@ async def _insert_named(conn, sha256, prepared, key, filename, token_hash, place
         image_id = await conn.fetchval(
             INSERT_IMAGE, token, name, sha256, key, filename, info.format.content_type,
             info.width, info.height, prepared.size, info.frames, token_hash,
-            placement.key_id, options.visibility, options.expires_in)
+            placement.key_id, options.visibility, options.expires_in, VARIANT_PLAN)
         if image_id is not None:
             return image_id, token
         if await conn.fetchval("SELECT 1 FROM images WHERE sha256 = $1", sha256):

@@ -107,6 +107,14 @@ def volume_files(storage: Path) -> list[str]:
     return sorted(p.relative_to(storage).as_posix() for p in storage.rglob("*") if p.is_file())
 
 
+def upload_traces(storage: Path) -> list[str]:
+    """What an upload leaves on the volume: image directories, originals and temp files (not
+    the variant files that the background keeps adding to earlier images)."""
+    files = volume_files(storage)
+    return sorted({f.rsplit("/", 1)[0] for f in files}
+                  | {f for f in files if "/original." in f or f.startswith("tmp/")})
+
+
 # ---- what a page must not do ----------------------------------------------------------------
 
 # Runs first in every document (init scripts are exempt from the page's CSP) and reports

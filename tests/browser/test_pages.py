@@ -85,7 +85,7 @@ def test_newest_grid_loads_more_with_the_keyset_cursor(new_page, api):
     page.goto("/")
     tiles = page.locator("#grid .tile")
     expect(tiles).to_have_count(24)
-    first = tiles.locator("img").first
+    first = tiles.locator("picture img").first  # not the placeholder under it
     expect(first).to_have_attribute("loading", "lazy")
     assert re.search(r"/tiny\.\w+ \d+w, .*/large\.\w+ \d+w$", first.get_attribute("srcset"))
 

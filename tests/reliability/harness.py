@@ -243,14 +243,14 @@ async def wait_until(check: Callable[[], Awaitable[bool]], within: float,
 
 async def variant_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch("""
-        SELECT i.token, i.storage_key, i.content_type, v.kind, v.state, v.renders, v.width,
-               v.height, v.error
-          FROM variants v JOIN images i ON i.id = v.image_id ORDER BY i.id, v.kind""")
+        SELECT i.token, i.storage_key, i.content_type, v.kind, v.format, v.state, v.renders,
+               v.width, v.height, v.error
+          FROM variants v JOIN images i ON i.id = v.image_id ORDER BY i.id, v.kind, v.format""")
 
 
 def variant_file(storage: Path, row: asyncpg.Record) -> Path:
     ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-           "image/gif": "png"}[row["content_type"]]
+           "image/gif": "png"}[row["content_type"]] if row["format"] == "base" else row["format"]
     key = row["storage_key"]
     return storage / key[:2] / key / f"{row['kind']}.{ext}"
 

@@ -20,7 +20,7 @@ from tests.reliability.harness import (
 pytestmark = pytest.mark.e2e
 
 RENDERS = """SELECT v.state, v.renders FROM variants v JOIN images i ON i.id = v.image_id
-              WHERE i.token = $1 AND v.kind = $2"""
+              WHERE i.token = $1 AND v.kind = $2 AND v.format = 'base'"""
 
 
 async def test_a_lost_variant_is_made_once_more_on_demand(stack):
@@ -52,7 +52,8 @@ async def test_a_variant_that_cannot_be_made_shows_the_original_uncached(stack):
             # As if every attempt had failed (a render the engine cannot do).
             await conn.execute(
                 "UPDATE variants SET state = 'failed', attempts = $3, error = 'test' "
-                "WHERE image_id = (SELECT id FROM images WHERE token = $1) AND kind = $2",
+                "WHERE image_id = (SELECT id FROM images WHERE token = $1) AND kind = $2 "
+                "AND format = 'base'",
                 body["token"], "tiny", MAX_ATTEMPTS)
 
             status, cache, data = await get_image(http, stack.url + tiny["url"])

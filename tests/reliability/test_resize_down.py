@@ -29,7 +29,9 @@ from tests.support import REPO
 pytestmark = pytest.mark.e2e
 
 UPLOADS = 10
-FINISH_WITHIN = 45  # seconds for 30 variants of 10 photos on 2 cores, with margin
+# Seconds for every size and format of 10 photos on 2 cores (AVIF and WebP on one background
+# thread), with margin for a loaded machine.
+FINISH_WITHIN = 150
 
 
 async def test_uploads_survive_resize_down_and_variants_follow():
@@ -70,9 +72,11 @@ async def test_uploads_survive_resize_down_and_variants_follow():
                 async def all_ready() -> bool:
                     await every_url_shows_an_image()
                     rows = await variant_rows(conn)
-                    return len(rows) == UPLOADS * 3 and all(
-                        r["state"] == "ready" and variant_file(stack.storage, r).exists()
-                        for r in rows)
+                    # Every (size, format) pair: made, or dropped (a modern file larger
+                    # than its base one, never written).
+                    return len(rows) >= UPLOADS * 9 and all(
+                        (r["state"] == "ready" and variant_file(stack.storage, r).exists())
+                        or r["state"] == "dropped" for r in rows)
 
                 await wait_until(all_ready, FINISH_WITHIN, step=0.1,
                                  what="all variants ready after resize came back")
@@ -80,7 +84,7 @@ async def test_uploads_survive_resize_down_and_variants_follow():
                 rows = await variant_rows(conn)
             finally:
                 await conn.close()
-            assert [r["renders"] for r in rows] == [1] * UPLOADS * 3
+            assert [r["renders"] for r in rows] == [1] * len(rows)
 
             # Now the variants themselves, cacheable for good, at their sizes.
             for body in bodies:
@@ -89,7 +93,7 @@ async def test_uploads_survive_resize_down_and_variants_follow():
                     status, cache, data = await get_image(http, stack.url + variant["url"])
                     assert status == 200 and "immutable" in cache
                     assert image_size(data) == (variant["width"], variant["height"])
-        measured(f"resize down: {UPLOADS} uploads all 201; {UPLOADS * 3} variants ready "
+        measured(f"resize down: {UPLOADS} uploads all 201; {len(rows)} variants finished "
                  f"{finished:.1f} s after resize started; variant URLs polled during recovery "
                  f"showed {shown['original']} originals and {shown['variant']} variants, "
                  "no errors")
@@ -129,9 +133,10 @@ async def test_a_frozen_resize_delays_nothing_for_long():
             try:
                 async def made() -> bool:
                     rows = await variant_rows(conn)
-                    return len(rows) == 3 and all(r["state"] == "ready" for r in rows)
+                    return len(rows) >= 9 and all(r["state"] in ("ready", "dropped")
+                                                  for r in rows)
 
-                await wait_until(made, 30, what="variants made after SIGCONT")
+                await wait_until(made, 90, what="variants made after SIGCONT")
             finally:
                 await conn.close()
         shown = "(not bounded by the gateway)" if shown_after is None else f"{shown_after:.1f} s"

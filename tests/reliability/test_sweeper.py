@@ -100,14 +100,14 @@ async def test_rows_without_original_go_lost_variants_are_made_again(upload_clie
 
     report = await sweep(pool, Storage(storage_dir), max_age=600)
     assert report.lost_originals == [gone["name"]] and report.removed_rows == 1
-    assert report.lost_variants == [f"{damaged['name']}/large"]
+    assert report.lost_variants == [f"{damaged['name']}/large.jpg"]
     tokens = {r["token"] for r in await db.fetch("SELECT token FROM images")}
     assert tokens == {damaged["token"], fine["token"]}
     # Back to pending, so the reconciler (running in the resize app) makes it again.
     async def remade() -> bool:
         state = await db.fetchval(
             "SELECT state FROM variants v JOIN images i ON i.id = v.image_id "
-            "WHERE i.token = $1 AND kind = 'large'", damaged["token"])
+            "WHERE i.token = $1 AND kind = 'large' AND format = 'base'", damaged["token"])
         return state == "ready" and large.exists()
 
     await wait_until(remade, 10, step=0.1, what="the lost variant made again")

@@ -336,13 +336,8 @@
 
   form.classList.add("enhanced");
   input.multiple = true;
-  document.getElementById("plain-submit").hidden = true;
-  const touch = window.matchMedia("(pointer: coarse)").matches;
-  const title = document.getElementById("drop-title");
-  title.textContent = "Drop pictures here";
-  title.hidden = touch; // nothing to drag on a touch screen: the button says it all
-  document.getElementById("choose-text").textContent = "Choose pictures";
-  document.getElementById("paste-hint").hidden = touch;
+  // The page is drawn for this script from the start (css/nojs.css, in <noscript>, draws it
+  // for no script): nothing moves when it starts (CLS 0).
   if (/Mac|iPhone|iPad/.test(navigator.platform)) document.querySelector("#paste-hint kbd").textContent = "⌘";
 
   input.addEventListener("change", () => {
