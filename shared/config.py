@@ -93,6 +93,7 @@ class Limits:
     max_pixels: int
     max_frames: int
     upload_read_timeout: int
+    max_animation_work: int = 100_000_000  # frames × pixels: beyond, variants are still
 
     @classmethod
     def from_env(cls, env: Env) -> Limits:
@@ -102,6 +103,7 @@ class Limits:
             max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
             max_frames=env.integer("KITTEH_MAX_FRAMES", minimum=1),
             upload_read_timeout=env.integer("KITTEH_UPLOAD_READ_TIMEOUT", minimum=1),
+            max_animation_work=env.integer("KITTEH_MAX_ANIMATION_WORK", minimum=0),
         )
 
 
@@ -146,6 +148,7 @@ class ResizeConfig:
     max_pixels: int
     reconcile_interval: float
     log_level: str
+    max_animation_work: int = 100_000_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ResizeConfig:
@@ -161,6 +164,7 @@ class ResizeConfig:
             max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
             reconcile_interval=env.integer("KITTEH_RECONCILE_INTERVAL", minimum=1),
             log_level=log_level(env),
+            max_animation_work=env.integer("KITTEH_MAX_ANIMATION_WORK", minimum=0),
         )
 
 

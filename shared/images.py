@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.formats import BY_CONTENT_TYPE, Format
+from shared.formats import BY_CONTENT_TYPE, Format, variant_format
 from shared.storage import Storage
 from shared.variants import KINDS
 
@@ -56,11 +56,16 @@ class ImageRecord:
         return BY_CONTENT_TYPE[self.content_type]
 
     @property
+    def variant_format(self) -> Format:
+        """What its variants are written as: a browser format; animated WebP if animated."""
+        return variant_format(self.format, self.frames > 1)
+
+    @property
     def original_path(self) -> str:
         return Storage.relative_url_path(self.storage_key, "original", self.format.extension)
 
     def variant_path(self, kind: str) -> str:
-        return Storage.relative_url_path(self.storage_key, kind, self.format.variant_extension)
+        return Storage.relative_url_path(self.storage_key, kind, self.variant_format.extension)
 
     @property
     def page_path(self) -> str:

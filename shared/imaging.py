@@ -27,25 +27,25 @@ from PIL import Image, UnidentifiedImageError
 
 from shared.config import Limits
 from shared.errors import ImageOverLimits, UnsupportedImage
-from shared.formats import ACCEPTED_NAMES, BY_PILLOW_NAME, Format
+from shared.formats import BY_NAME, NOT_AN_IMAGE, SNIFF_BYTES, Format, register_plugins, sniff
 from shared.sanitize import FrameCheck, check_structure
 
 ORIENTATION_TAG = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
-NOT_AN_IMAGE = f"This file is not an image Kitteh accepts ({ACCEPTED_NAMES})."
 DAMAGED = "This image is damaged or truncated and cannot be read."
 # What Pillow raises for broken files, depending on the format and the damage. It also warns
 # about some corrupt data (corrupt EXIF): where warnings are errors, as in the tests, that is
 # damage too. (Never silence warnings around Pillow calls: the filters are process-wide, and
 # the decompression-bomb warning must stay an error in every other thread.)
 PILLOW_DAMAGE = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-                 struct.error, ZeroDivisionError, UserWarning)
+                 struct.error, ZeroDivisionError, RuntimeError, UserWarning)
 
 
 def configure_pillow(max_pixels: int) -> None:
     """Make Pillow's own decompression-bomb guard match our limit and fail, never warn."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
+    register_plugins()
 
 
 @dataclass(frozen=True)
@@ -58,24 +58,13 @@ class ImageInfo:
     stored_size: tuple[int, int]  # width, height as stored (before orientation)
 
 
-# What Pillow may call each format: phones write JPEGs with a second picture (a depth or
-# gain map) after the first, which Pillow reads as MPO. The rewrite keeps the first picture
-# only, so they are stored, and counted, as plain one-frame JPEGs.
-PILLOW_NAMES = {"JPEG": ("JPEG", "MPO"), "PNG": ("PNG",), "GIF": ("GIF",), "WEBP": ("WEBP",)}
-# The first bytes of each accepted format (WebP: RIFF, a size, then WEBP).
-SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"),
-              (b"GIF89a", "GIF"))
-
-
 def sniff_format(path: Path) -> Format:
+    """The format from the file's first bytes, by the registry's signatures."""
     with path.open("rb") as src:
-        head = src.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return BY_PILLOW_NAME["WEBP"]
-    for signature, name in SIGNATURES:
-        if head.startswith(signature):
-            return BY_PILLOW_NAME[name]
-    raise UnsupportedImage(NOT_AN_IMAGE)
+        fmt = sniff(src.read(SNIFF_BYTES))
+    if fmt is None:
+        raise UnsupportedImage(NOT_AN_IMAGE)
+    return fmt
 
 
 def inspect_header(path: Path, limits: Limits) -> ImageInfo:
@@ -83,13 +72,17 @@ def inspect_header(path: Path, limits: Limits) -> ImageInfo:
     # GIF frames are counted by this walk, which stops at the first frame over a limit;
     # Pillow's n_frames reads every block first (8 s for 40 MiB of tiny frames) and does not
     # look at frames reaching past the screen, which make Pillow's canvas larger.
+    # HEIC and AVIF: every image item's size (ispe) is checked by the box walk, before
+    # libheif or libavif parse anything; generic HEIF brands are named by the coding.
     frames = check_structure(path, fmt, _gif_frame_check(limits))
+    if fmt.name in ("HEIC", "AVIF"):
+        fmt = BY_NAME[_heif_coding(path)]
     with pillow_errors(limits), Image.open(path, formats=[fmt.pillow_name]) as img:
-        if img.format not in PILLOW_NAMES[fmt.pillow_name]:
+        if img.format not in fmt.pillow_names:
             raise UnsupportedImage(NOT_AN_IMAGE)
-        width, height = img.size
+        width, height = img.size  # HEIC: libheif has applied irot/imir already
         check_dimensions(width, height, limits)
-        if fmt.pillow_name in ("PNG", "WEBP"):
+        if fmt.name in ("PNG", "WEBP", "AVIF"):
             frames = getattr(img, "n_frames", 1)  # PNG: acTL; WebP: the demuxer
         if frames > limits.max_frames:
             raise ImageOverLimits(
@@ -116,13 +109,13 @@ def check_dimensions(width: int, height: int, limits: Limits) -> None:
 def check_decodes(path: Path, info: ImageInfo, limits: Limits) -> None:
     """Decode the (rewritten) file; it must still be the image ``inspect_header`` saw."""
     with pillow_errors(limits):
-        if info.format.pillow_name == "PNG":
+        if info.format.verify_chunks:
             with Image.open(path) as img:
                 img.verify()  # every chunk's CRC, without decoding pixels
         with Image.open(path, formats=[info.format.pillow_name]) as img:
             if img.size != info.stored_size or _orientation(img) != info.orientation:
                 raise UnsupportedImage(DAMAGED)
-            if info.format.pillow_name == "JPEG":
+            if info.format.draft_decode:
                 # Decoding at 1/8 scale still walks the whole entropy-coded stream, so a
                 # truncated file is caught, at a fraction of the cost of a full decode.
                 img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
@@ -160,9 +153,16 @@ def _gif_frame_check(limits: Limits) -> FrameCheck:
     return check
 
 
+def _heif_coding(path: Path) -> str:
+    from shared.sanitize.isobmff import walk
+
+    with path.open("rb") as src:
+        return walk(src, None).coding
+
+
 def _orientation(img: Image.Image) -> int:
-    if img.format == "GIF":
-        return 1
+    if img.format in ("GIF", "HEIF"):
+        return 1  # HEIC: decoded upright (irot/imir); its EXIF orientation is not the truth
     # The base class's getexif, on purpose: PngImageFile.getexif() decodes the whole image to
     # look for an eXIf chunk after the pixel data. This one reads only what the header pass
     # saw (EXIF, or XMP's tiff:Orientation), which is also all the rewritten file keeps.

@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from shared.config import Limits
+from shared.formats import ACCEPTED_NAMES, ACCEPTED_PROSE, accept_attribute, animation_kept
 from shared.images import ImageRecord, image_json
 from shared.units import human_bytes
 
@@ -17,10 +18,11 @@ WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 def srcset(image: ImageRecord, prefix: str) -> str:
-    """Every size the browser may pick from, narrowest first, the original last."""
+    """Every size the browser may pick from, narrowest first, the original last (if a
+    browser can show it: never a HEIC)."""
     entries = [f"{prefix}/i/{image.variant_path(v.kind)} {v.width}w" for v in image.variants]
     widest_variant = max((v.width for v in image.variants), default=0)
-    if image.width > widest_variant and image.frames == 1:
+    if image.width > widest_variant and image.frames == 1 and image.format.browser_safe:
         entries.append(f"{prefix}/i/{image.original_path} {image.width}w")
     return ", ".join(entries)
 
@@ -49,12 +51,16 @@ def home_context(images: list[ImageRecord], limits: Limits, prefix: str,
         "tiles": [{"image": i, "srcset": tile_srcset(i, prefix)} for i in images],
         "limits": limits,
         "limits_text": limits_summary(limits),
+        "accept": accept_attribute(),
+        "accepted_names": ACCEPTED_NAMES,
+        "accepted_prose": ACCEPTED_PROSE,
         "next_cursor": next_cursor,
         "error": error,
     }
 
 
-def image_context(image: ImageRecord, prefix: str, query: Mapping[str, str]) -> dict[str, Any]:
+def image_context(image: ImageRecord, prefix: str, query: Mapping[str, str],
+                  limits: Limits) -> dict[str, Any]:
     body = image_json(image, prefix)
     sizes = [{"label": kind.capitalize(), **v} for kind, v in body["variants"].items()]
     sizes.append({"label": "Original", **body["original"]})
@@ -69,8 +75,11 @@ def image_context(image: ImageRecord, prefix: str, query: Mapping[str, str]) -> 
         "json": body,
         "srcset": srcset(image, prefix),
         "size_text": human_bytes(image.bytes),
-        "format_name": image.format.pillow_name.replace("WEBP", "WebP"),
+        "format_name": image.format.label,
         "animated": image.frames > 1,
+        # Animated, but past the work budget: its variants are still posters.
+        "still_variants": image.frames > 1 and not animation_kept(
+            image.format, image.frames, image.width, image.height, limits.max_animation_work),
         "title_html": breakable(image.name),
         "uploaded_text": body["created_at"].replace("T", " ").replace("Z", " UTC"),
         "sizes": sizes,

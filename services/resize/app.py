@@ -29,7 +29,7 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app = web.Application(middlewares=[error_middleware()])
     app[CONFIG] = config
     app[STORAGE] = Storage(config.storage_dir)
-    app[ENGINE] = engine or PillowEngine()
+    app[ENGINE] = engine or PillowEngine(max_animation_work=config.max_animation_work)
     app[WORKERS] = Workers(config.workers, config.queue)
     app[STOPPING] = asyncio.Event()
     app[SWEEP_SOON] = asyncio.Event()

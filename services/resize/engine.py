@@ -14,7 +14,9 @@ from typing import Protocol
 
 from PIL import Image, ImageFile
 
-from shared.formats import Format
+from services.resize.animation import render_animation
+from services.resize.colour import to_srgb
+from shared.formats import STILL_KINDS, Format, animation_kept, variant_format
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
 from shared.variants import VariantSpec
 
@@ -64,19 +66,36 @@ class PillowEngine:
       smaller ones are made from the upright image.
     - JPEG variants use optimized Huffman tables (2-9% smaller for ~2.5 ms an image); not
       progressive (another 2-3% smaller, but ~8 ms more an image: ~6% of the whole render).
+    - The output format is the registry's (``shared.formats.variant_format``): HEIC and AVIF
+      become JPEG, animations animated WebP (``services.resize.animation``) within the work
+      budget, still posters beyond it and for the tiny grid tile.
+    - Pixels are converted to sRGB (``services.resize.colour``) after the first resize, where
+      it costs a few hundred kilopixels, not the original's megapixels.
     """
 
     jpeg_quality: int = 85
     webp_quality: int = 85
     draft_factor: float = 1.0
     jpeg_progressive: bool = False
+    max_animation_work: int = 100_000_000
 
     def render(self, source: Path, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
-        with Image.open(source) as img:
-            orientation = img.getexif().get(ORIENTATION_TAG, 1) if img.format != "GIF" else 1
+        with Image.open(source, formats=list(fmt.pillow_names)) as img:
+            frames = getattr(img, "n_frames", 1)
+            out = variant_format(fmt, frames > 1)
+            orientation = 1 if img.format in ("GIF", "HEIF") else img.getexif().get(
+                ORIENTATION_TAG, 1)  # HEIC: decoded upright already (irot/imir)
             transpose = TRANSPOSE.get(orientation)
             swap = orientation in SWAPS_AXES
+            icc = img.info.get("icc_profile")
+            rendered: list[RenderedVariant] = []
+            if animation_kept(fmt, frames, *img.size, self.max_animation_work):
+                moving = [s for s in specs if s.kind not in STILL_KINDS]
+                rendered += self._animated(img, moving, transpose, swap, icc)
+                specs = [s for s in specs if s.kind in STILL_KINDS]
+                if not specs:
+                    return rendered
             largest = specs[0]
             box = None
             if img.format == "JPEG":
@@ -85,9 +104,7 @@ class PillowEngine:
                                     (int(w * self.draft_factor), int(h * self.draft_factor)))
                 if drafted is not None:
                     box = drafted[1]
-            icc = img.info.get("icc_profile")
-            current = _normalise_mode(img, fmt.variant_pillow_name)
-            rendered = []
+            current = _normalise_mode(img, out.name)
             for index, spec in enumerate(specs):
                 if index == 0:
                     stored = (spec.height, spec.width) if swap else (spec.width, spec.height)
@@ -98,17 +115,40 @@ class PillowEngine:
                                                  reducing_gap=None if box else 3.0)
                     if transpose is not None:
                         current = current.transpose(transpose)
+                    current = to_srgb(current, icc)
                 elif current.size != (spec.width, spec.height):
                     current = current.resize((spec.width, spec.height),
                                              Image.Resampling.LANCZOS)
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height,
-                                                self._encode(current, fmt, icc)))
+                                                self._encode(current, out, icc)))
             return rendered
+
+    def _animated(self, img: ImageFile.ImageFile, specs: Sequence[VariantSpec],
+                  transpose: Image.Transpose | None, swap: bool,
+                  icc: bytes | None) -> list[RenderedVariant]:
+        def prepare(frame: Image.Image, spec: VariantSpec) -> Image.Image:
+            """The frame at this variant's size: the first (largest) from the decoded frame,
+            upright and in sRGB; each smaller one from the one before."""
+            if spec is specs[0]:
+                stored = (spec.height, spec.width) if swap else (spec.width, spec.height)
+                if frame.size != stored:
+                    frame = frame.resize(stored, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                if transpose is not None:
+                    frame = frame.transpose(transpose)
+                return to_srgb(frame, icc)
+            if frame.size == (spec.width, spec.height):
+                return frame
+            return frame.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
+
+        data = render_animation(img, specs, prepare, self.webp_quality)
+        return [RenderedVariant(s.kind, s.width, s.height, data[s.kind]) for s in specs]
 
     def _encode(self, img: Image.Image, fmt: Format, icc: bytes | None) -> bytes:
         out = io.BytesIO()
-        extra = {"icc_profile": icc} if icc else {}
-        match fmt.variant_pillow_name:
+        # Pixels were converted to sRGB: only a profile that could not be applied (not RGB,
+        # or unreadable) is kept, so what a viewer does with it stays as before.
+        extra = {"icc_profile": icc} if icc and img.mode not in ("RGB", "RGBA") else {}
+        match fmt.name:
             case "JPEG":
                 img.save(out, "JPEG", quality=self.jpeg_quality, optimize=True,
                          progressive=self.jpeg_progressive, **extra)

@@ -57,7 +57,7 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
     app = request.app
     key, kind, ext = (request.match_info[k] for k in ("key", "kind", "ext"))
     image = await image_by_storage_key(app[DB_POOL], key)
-    if image is None or kind not in KINDS or ext != image.format.variant_extension:
+    if image is None or kind not in KINDS or ext != image.variant_format.extension:
         raise NotFound("No such image file.")
     path = app[STORAGE].path(key, kind, ext)
     if not await exists(path):
@@ -74,14 +74,14 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
                        retry_after=60)
         await _wait_for(path, WAIT_FOR_OTHERS_SECONDS)  # another process is making it
     return web.FileResponse(path, headers={
-        "Cache-Control": IMMUTABLE, "Content-Type": image.format.variant_content_type,
+        "Cache-Control": IMMUTABLE, "Content-Type": image.variant_format.content_type,
         "X-Content-Type-Options": "nosniff"})
 
 
 async def _make_missing(request: web.Request, image: ImageRecord) -> None:
     app = request.app
     storage, pool = app[STORAGE], app[DB_POOL]
-    ext = image.format.variant_extension
+    ext = image.variant_format.extension
     missing = [k for k in KINDS if not await exists(storage.path(image.storage_key, k, ext))]
     specs = await claim(pool, image, missing) + await claim_lost(pool, storage, image, missing)
     specs.sort(key=lambda s: s.width, reverse=True)

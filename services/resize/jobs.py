@@ -121,7 +121,7 @@ async def claim_lost(pool: asyncpg.Pool, storage: Storage, image: ImageRecord,
     """Claim ready variants whose file is missing, to make them again. A file that appeared
     meanwhile (another process made it) is not lost: its row goes back to ready untouched."""
     claimed = _largest_first(await pool.fetch(CLAIM_LOST, image.id, list(kinds)))
-    ext = image.format.variant_extension
+    ext = image.variant_format.extension
     found = [s.kind for s in claimed
              if await exists(storage.path(image.storage_key, s.kind, ext))]
     if found:
@@ -174,7 +174,7 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
             for variant in rendered:
                 try:
                     await loop.run_in_executor(None, storage.write_bytes, image.storage_key,
-                                               variant.kind, image.format.variant_extension,
+                                               variant.kind, image.variant_format.extension,
                                                variant.data)
                 except OSError as error:  # the volume refused it (full, read-only)
                     await _failed(pool, image, unfinished, error)

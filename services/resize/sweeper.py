@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from shared.formats import BY_CONTENT_TYPE
+from shared.formats import BY_CONTENT_TYPE, variant_format
 from shared.storage import KEY_PATTERN, TEMP_PREFIX, Storage
 
 log = logging.getLogger("kitteh.sweeper")
@@ -48,7 +48,7 @@ MIN_SUSPICIOUS = 10
 ROW_MARGIN = timedelta(minutes=10)
 
 ROWS = """
-    SELECT i.id, i.name, i.storage_key, i.content_type,
+    SELECT i.id, i.name, i.storage_key, i.content_type, i.frames,
            coalesce(array_agg(v.kind) FILTER (WHERE v.state = 'ready'
                                               AND v.updated_at < $2), '{}') AS ready
       FROM images i LEFT JOIN variants v ON v.image_id = i.id
@@ -219,7 +219,8 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
             if f"original.{fmt.extension}" not in names:
                 lost_rows.append(row)
                 continue
-            gone = [k for k in row["ready"] if f"{k}.{fmt.variant_extension}" not in names]
+            ext = variant_format(fmt, row["frames"] > 1).extension
+            gone = [k for k in row["ready"] if f"{k}.{ext}" not in names]
             if gone:
                 lost_variants.append((row, gone))
     report.lost_originals = [r["name"] for r in lost_rows]

@@ -21,6 +21,8 @@
     max_pixels: Number(form.dataset.maxPixels),
     max_frames: Number(form.dataset.maxFrames),
   };
+  // The formats Kitteh accepts, in words, from the server's format registry.
+  const formats = form.dataset.formats || "JPEG, PNG, GIF or WebP";
   const limitsKnown = fetch("/api/limits", { headers: { Accept: "application/json" } })
     .then((response) => (response.ok ? response.json() : null))
     .then((published) => { if (published) Object.assign(limits, published); })
@@ -43,7 +45,7 @@
   function message(code, serverMessage) {
     switch (code) {
       case "too_large": return `Too large: the limit is ${size(limits.max_upload_bytes)}.`;
-      case "unsupported_image": return "Not an image Kitteh can read. Choose a JPEG, PNG, GIF or WebP picture.";
+      case "unsupported_image": return `Not an image Kitteh can read. Choose a ${formats} picture.`;
       case "over_limits":
         return `Too many pixels: the limit is ${count(limits.max_side)} px a side, ` +
                `${oneDecimal(limits.max_pixels / 1e6)} megapixels and ${count(limits.max_frames)} frames.`;
@@ -52,7 +54,7 @@
       case "too_slow": return "The upload was too slow and timed out. Try again.";
       case "network": return "The connection was lost. Check your network and try again.";
       case "empty": return "This file is empty.";
-      case "not_image": return "Not an image: choose a JPEG, PNG, GIF or WebP picture.";
+      case "not_image": return `Not an image: choose a ${formats} picture.`;
       default: return serverMessage || "The upload did not work. Try again.";
     }
   }
