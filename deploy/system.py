@@ -17,7 +17,7 @@ class MissingProgram(RuntimeError):
 # program -> Debian package that provides it
 PACKAGES = {"nginx": "nginx", "postgres": "postgresql", "initdb": "postgresql",
             "pg_ctl": "postgresql", "wrk": "wrk", "convert": "imagemagick",
-            "chromium": "chromium"}
+            "chromium": "chromium", "heif-enc": "libheif-examples"}
 
 
 def is_root() -> bool:

@@ -101,7 +101,8 @@ class Layout:
     height: int
 
 
-def read_boxes(data: bytes, start: int, end: int, depth: int, limit: int) -> list[Box]:
+def read_boxes(data: bytes, start: int, end: int, depth: int, limit: int,
+               what: str = "HEIF boxes in one place") -> list[Box]:
     """The boxes in ``data[start:end]``, each checked to fit inside it."""
     if depth > MAX_DEPTH:
         raise damaged("HEIF boxes nested too deep")
@@ -125,7 +126,7 @@ def read_boxes(data: bytes, start: int, end: int, depth: int, limit: int) -> lis
             raise damaged(f"HEIF box {_name(kind)} does not fit where it is")
         boxes.append(Box(kind, pos, body, pos + size))
         if len(boxes) > limit:
-            raise too_many("HEIF boxes in one place", limit)
+            raise too_many(what, limit)
         pos += size
     return boxes
 
@@ -230,7 +231,7 @@ class _Parser:
         version = d[iinf.body]
         pos = iinf.body + 4 + (2 if version == 0 else 4)
         items: dict[int, Item] = {}
-        for box in read_boxes(d, pos, iinf.end, 3, MAX_ITEMS):
+        for box in read_boxes(d, pos, iinf.end, 3, MAX_ITEMS, "HEIF items"):
             if box.type != b"infe":
                 continue
             v = d[box.body]
@@ -315,7 +316,8 @@ class _Parser:
             raise damaged("HEIF properties incomplete")
         ipco = inner[b"ipco"]
         properties = [(b.type, d[b.body:b.end])
-                      for b in read_boxes(d, ipco.body, ipco.end, 4, MAX_PROPERTIES)]
+                      for b in read_boxes(d, ipco.body, ipco.end, 4, MAX_PROPERTIES,
+                                         "HEIF properties")]
         ipma = inner[b"ipma"]
         version, flags = d[ipma.body], d[ipma.body + 3]
         p = ipma.body + 4
@@ -350,7 +352,8 @@ class _Parser:
         width = 2 if version == 0 else 4
         found = []
         total = 0
-        for box in read_boxes(d, iref.body + 4, iref.end, 3, MAX_REFERENCES):
+        for box in read_boxes(d, iref.body + 4, iref.end, 3, MAX_REFERENCES,
+                              "HEIF item references"):
             source = _uint(d, box.body, width, box.end)
             count = _uint(d, box.body + width, 2, box.end)
             total += count
