@@ -32,6 +32,10 @@ from shared.sanitize import FrameCheck, check_structure
 
 ORIENTATION_TAG = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
+# Frames × pixels an animation may have at all (an "animation bomb": 900 frames of 6000×6000
+# fit the frame and pixel limits, and cost any browser that opens the original minutes).
+# Resizing stops far earlier (KITTEH_MAX_ANIMATION_WORK: still posters past it).
+MAX_ANIMATION_PIXELS = 2_000_000_000
 DAMAGED = "This image is damaged or truncated and cannot be read."
 # What Pillow raises for broken files, depending on the format and the damage. It also warns
 # about some corrupt data (corrupt EXIF): where warnings are errors, as in the tests, that is
@@ -87,6 +91,10 @@ def inspect_header(path: Path, limits: Limits) -> ImageInfo:
         if frames > limits.max_frames:
             raise ImageOverLimits(
                 f"This animation has {frames:,} frames: the limit is {limits.max_frames:,}.")
+        if frames * width * height > MAX_ANIMATION_PIXELS:
+            raise ImageOverLimits(
+                f"This animation is {frames:,} frames of {width:,}×{height:,} pixels: at most "
+                f"{MAX_ANIMATION_PIXELS // 1_000_000:,} megapixels of frames in all.")
         orientation = _orientation(img)
         shown = (height, width) if orientation in SWAPS_AXES else (width, height)
         return ImageInfo(fmt, *shown, frames, orientation, (width, height))

@@ -100,10 +100,10 @@ def webp_canvas_bomb() -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def apng_claiming_frames(count: int) -> bytes:
-    """A two-frame APNG whose acTL claims ``count`` frames."""
+def apng_claiming_frames(count: int, side: int = 8) -> bytes:
+    """A two-frame APNG (``side`` pixels square) whose acTL claims ``count`` frames."""
     out = io.BytesIO()
-    frames = [Image.new("P", (8, 8), i) for i in range(2)]
+    frames = [Image.new("P", (side, side), i) for i in range(2)]
     frames[0].save(out, "PNG", save_all=True, append_images=frames[1:])
     data = out.getvalue()
     at = data.index(b"acTL") - 4
@@ -212,6 +212,11 @@ def refused() -> Iterator[Case]:
                "image/gif", 422, "over_limits")
     yield Case("webp-120000-unknown-chunks", webp_with_unknown_chunks(120_000), "u.webp",
                "image/webp", 422, "over_limits")
+    # Animation bombs: frames and sizes each within their limits, together not.
+    yield Case("gif-900-frames-of-6000x6000", gif_frames(900, 6000, 6000), "bomb.gif",
+               "image/gif", 422, "over_limits")
+    yield Case("apng-600-frames-of-6000x6000", apng_claiming_frames(600, 6000), "bomb.png",
+               "image/png", 422, "over_limits")
     # HEIC and AVIF: refused by the box walk, before libheif or libavif see a byte.
     yield Case("heic-ispe-50000x50000", heif.heif(size=(50_000, 50_000)), "IMG_0001.HEIC",
                "image/heic", 422, "over_limits")
