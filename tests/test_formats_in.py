@@ -26,10 +26,10 @@ from shared.formats import (
     mime_types,
 )
 from shared.sanitize.isobmff import walk
-from tests.heif_files import avif_bytes, heic_bytes
+from tests.heif_files import avif_bytes, heic_bytes, with_rotation
 from tests.hostile import heif as hostile_heif
 from tests.support import REPO, file_form, photo
-from tests.test_privacy import SECRETS
+from tests.test_privacy import SECRETS, picture
 from tests.test_upload_api import wait_ready
 
 pi_heif.register_heif_opener()
@@ -161,6 +161,29 @@ async def test_avif_is_accepted_upright_with_jpeg_variants_and_no_metadata(
         no_metadata(data)
         with Image.open(io.BytesIO(data)) as img:
             assert img.format == "JPEG" and img.height > img.width, kind
+
+
+async def test_heic_irot_is_honoured_in_size_and_variants(upload_client, db, storage_dir,
+                                                          tmp_path):
+    """Stored 400×200 (left half red, right half blue) with irot = a quarter turn
+    anti-clockwise: shown 200×400 with red at the bottom, and so are its variants."""
+    from shared.sanitize import sanitize
+
+    source, clean = tmp_path / "in.heic", tmp_path / "clean.heic"
+    source.write_bytes(heic_bytes(picture((400, 200)), quality=80))
+    sanitize(source, clean, BY_NAME["HEIC"], 1)
+    upload = with_rotation(clean.read_bytes(), 1)
+    response = await upload_client.post("/api/images",
+                                        data=file_form(upload, "turned.heic", "image/heic"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    assert (body["original"]["width"], body["original"]["height"]) == (200, 400)
+    await wait_ready(db, body["token"])
+    for kind, variant in body["variants"].items():
+        with Image.open(io.BytesIO(stored(storage_dir, variant["url"]))) as img:
+            assert img.height > img.width, kind
+            bottom = img.convert("RGB").getpixel((img.width // 2, img.height - 3))
+            assert bottom[0] > 200 and bottom[2] < 60, (kind, bottom)
 
 
 async def test_heic_page_never_offers_the_heic_to_the_browser(upload_client, gallery_client, db):
