@@ -22,7 +22,7 @@
     max_frames: Number(form.dataset.maxFrames),
   };
   // The formats Kitteh accepts, in words, from the server's format registry.
-  const formats = form.dataset.formats || "JPEG, PNG, GIF or WebP";
+  const formats = form.dataset.formats;
   const limitsKnown = fetch("/api/limits", { headers: { Accept: "application/json" } })
     .then((response) => (response.ok ? response.json() : null))
     .then((published) => { if (published) Object.assign(limits, published); })
