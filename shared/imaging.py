@@ -29,6 +29,7 @@ from shared.config import Limits
 from shared.errors import ImageOverLimits, UnsupportedImage
 from shared.formats import BY_NAME, NOT_AN_IMAGE, SNIFF_BYTES, Format, register_plugins, sniff
 from shared.sanitize import FrameCheck, check_structure
+from shared.sanitize.isobmff import walk
 
 ORIENTATION_TAG = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
@@ -162,8 +163,6 @@ def _gif_frame_check(limits: Limits) -> FrameCheck:
 
 
 def _heif_coding(path: Path) -> str:
-    from shared.sanitize.isobmff import walk
-
     with path.open("rb") as src:
         return walk(src, None).coding
 

@@ -366,3 +366,19 @@ def _adobe_rgb() -> ImageCms.ImageCmsProfile:
 
         apt_install(["colord-data"])
     return ImageCms.ImageCmsProfile(str(ADOBE_RGB))
+
+
+def test_transparent_avif_variants_are_jpeg_over_white(tmp_path):
+    from services.resize.engine import PillowEngine
+    from shared.variants import variant_specs
+
+    img = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
+    img.paste((255, 0, 0, 255), (0, 0, 200, 300))
+    source = tmp_path / "sticker.avif"
+    img.save(source, quality=90)
+    for variant in PillowEngine().render(source, BY_NAME["AVIF"], variant_specs(400, 300)):
+        with Image.open(io.BytesIO(variant.data)) as out:
+            assert out.format == "JPEG"
+            left, right = out.getpixel((2, 2)), out.getpixel((out.width - 3, 2))
+            assert left[0] > 240 and left[1] < 20, variant.kind
+            assert min(right) > 240, f"{variant.kind}: transparent is white, not {right}"

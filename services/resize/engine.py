@@ -165,6 +165,12 @@ def _normalise_mode(img: ImageFile.ImageFile, target: str) -> Image.Image:
     """Pick a mode the output format can store, keeping transparency where it can."""
     img.seek(0)  # animations: variants show the first frame
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    if target == "JPEG" and has_alpha:
+        # An AVIF or HEIC with transparency: JPEG has none, so over white, as a page shows it
+        # (dropping the alpha would show whatever colour the transparent pixels hold).
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
     if target == "JPEG":
         wanted = "L" if img.mode in ("L", "1") else "RGB"
     elif has_alpha:
