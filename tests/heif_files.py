@@ -81,3 +81,61 @@ def with_rotation(clean_heic: bytes, quarter_turns: int) -> bytes:
     del data[free + 8:free + 18]
     data[free:free + 4] = struct.pack(">I", size - 10)
     return bytes(data)
+
+
+def grid_heic(img: Image.Image, columns: int = 2, tile: int = 512) -> bytes:
+    """A HEIC laid out as a phone writes one: a ``grid`` item (its description in ``idat``)
+    over HEVC tiles encoded one by one by heif-enc, plus an EXIF item (with GPS) describing
+    it. ``img`` is cut into ``columns`` × 1 tiles of ``tile`` pixels."""
+    import struct
+
+    from shared.sanitize.isobmff import walk
+    from tests.hostile.heif import box, full_box, infe
+    from tests.test_privacy import gps_exif
+
+    tiles = []  # (hvcC payload, coded bytes)
+    for column in range(columns):
+        part = img.crop((column * tile, 0, (column + 1) * tile, tile))
+        data = heic_bytes(part)
+        with io.BytesIO(data) as fp:
+            layout = walk(fp, None)
+        item = layout.items[layout.primary]
+        hvcc = next(p for t, p in layout.properties if t == b"hvcC")
+        (offset, length), = item.extents
+        tiles.append((hvcc, data[offset:offset + length]))
+    exif = b"\0\0\0\6Exif\0\0" + gps_exif(1).tobytes()[6:]  # HEIF: offset to TIFF, then it
+    ids = list(range(2, columns + 2))
+    exif_id = columns + 2
+    grid = struct.pack(">BBBBHH", 0, 0, 0, columns - 1, columns * tile, tile)
+    properties = [box(b"hvcC", hvcc) for hvcc, _ in tiles] + [
+        full_box(b"ispe", struct.pack(">II", tile, tile)),
+        full_box(b"ispe", struct.pack(">II", columns * tile, tile))]
+    tile_ispe, grid_ispe = columns + 1, columns + 2  # 1-based property indexes
+    ipma = struct.pack(">I", columns + 1) + struct.pack(">HBB", 1, 1, grid_ispe)
+    for index, item_id in enumerate(ids):
+        ipma += struct.pack(">HBBB", item_id, 2, 0x80 | (index + 1), tile_ispe)
+    iprp = box(b"iprp", box(b"ipco", b"".join(properties)) + full_box(b"ipma", ipma))
+    iinf = full_box(b"iinf", struct.pack(">H", columns + 2) + infe(1, b"grid")
+                    + b"".join(infe(i, b"hvc1") for i in ids) + infe(exif_id, b"Exif"))
+    iref = full_box(b"iref", box(b"dimg", struct.pack(">HH", 1, columns)
+                                 + b"".join(struct.pack(">H", i) for i in ids))
+                    + box(b"cdsc", struct.pack(">HHH", exif_id, 1, 1)))
+    hdlr = full_box(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 12 + b"\0")
+    ftyp = box(b"ftyp", b"heic\0\0\0\0mif1heic")
+
+    def iloc(mdat_body: int) -> bytes:
+        entries = struct.pack(">HHHHII", 1, 1, 0, 1, 0, len(grid))  # in idat
+        position = mdat_body
+        for item_id, (_, coded) in zip(ids, tiles, strict=True):
+            entries += struct.pack(">HHHHII", item_id, 0, 0, 1, position, len(coded))
+            position += len(coded)
+        entries += struct.pack(">HHHHII", exif_id, 0, 0, 1, position, len(exif))
+        return full_box(b"iloc", bytes((0x44, 0)) + struct.pack(">H", columns + 2) + entries,
+                        version=1)
+
+    def meta(mdat_body: int) -> bytes:
+        return full_box(b"meta", hdlr + full_box(b"pitm", struct.pack(">H", 1))
+                        + iloc(mdat_body) + iinf + iref + iprp + box(b"idat", grid))
+
+    body = len(ftyp) + len(meta(0)) + 8
+    return ftyp + meta(body) + box(b"mdat", b"".join(c for _, c in tiles) + exif)

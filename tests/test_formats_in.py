@@ -26,7 +26,7 @@ from shared.formats import (
     mime_types,
 )
 from shared.sanitize.isobmff import walk
-from tests.heif_files import avif_bytes, heic_bytes, with_rotation
+from tests.heif_files import avif_bytes, grid_heic, heic_bytes, with_rotation
 from tests.hostile import heif as hostile_heif
 from tests.support import REPO, file_form, photo
 from tests.test_privacy import SECRETS, picture
@@ -184,6 +184,29 @@ async def test_heic_irot_is_honoured_in_size_and_variants(upload_client, db, sto
             assert img.height > img.width, kind
             bottom = img.convert("RGB").getpixel((img.width // 2, img.height - 3))
             assert bottom[0] > 200 and bottom[2] < 60, (kind, bottom)
+
+
+async def test_tiled_heic_as_phones_write_it(upload_client, db, storage_dir):
+    """A grid of HEVC tiles, its description in idat, an EXIF item linked to it: read whole,
+    stripped of the EXIF, variants of the whole picture."""
+    upload = grid_heic(picture((1024, 512)))
+    assert b"SecretCam" in upload
+    response = await upload_client.post("/api/images",
+                                        data=file_form(upload, "IMG_0004.HEIC", "image/heic"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    assert (body["original"]["width"], body["original"]["height"]) == (1024, 512)
+    await wait_ready(db, body["token"])
+    original = stored(storage_dir, body["original"]["url"])
+    assert b"SecretCam" not in original and b"Exif" not in original
+    with io.BytesIO(original) as fp:
+        layout = walk(fp, None)
+    assert sorted(i.type for i in layout.items.values()) == [b"grid", b"hvc1", b"hvc1"]
+    monstrous = stored(storage_dir, body["variants"]["monstrous"]["url"])
+    with Image.open(io.BytesIO(monstrous)) as img:
+        assert img.size == (600, 300)
+        left, right = img.getpixel((50, 150)), img.getpixel((550, 150))
+        assert left[0] > 200 > left[2] and right[2] > 200 > right[0], (left, right)
 
 
 async def test_heic_page_never_offers_the_heic_to_the_browser(upload_client, gallery_client, db):
