@@ -116,7 +116,7 @@ async def _record(
         raise
     assert image is not None
     log.info("stored %s (%s, %dx%d, %d bytes, %d as uploaded)", image.name,
-             info.format.pillow_name, info.width, info.height, prepared.size, received.size)
+             info.format.name, info.width, info.height, prepared.size, received.size)
     return IngestResult(image, created=True, delete_token=delete_token)
 
 
