@@ -246,6 +246,10 @@ def test_heif_rewrite_drops_the_metadata_items(tmp_path):
     ("box-shorter-than-its-header", hostile_heif.box_of_impossible_size(), 415),
     ("nested-boxes", hostile_heif.deep_boxes(), 415),
     ("no-picture", hostile_heif.heif(), 415),
+    ("jpeg-coded-item", hostile_heif.heif(item_type=b"jpeg"), 415),
+    ("image-sequence", hostile_heif.image_sequence(), 415),
+    ("grid-of-grids", hostile_heif.heif(items=2, grid=(1, 1, 64, 48), item_type=b"grid"),
+     415),
 ])
 async def test_hostile_heif_is_refused_leaving_nothing(upload_client, db, storage_dir, name,
                                                        data, status):

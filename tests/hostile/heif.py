@@ -86,3 +86,8 @@ def deep_boxes(depth: int = 40) -> bytes:
     for _ in range(depth):
         nested = box(b"dinf", nested)
     return heif(meta_tail=box(b"iref", b"\0" * 4 + nested))
+
+
+def image_sequence() -> bytes:
+    """An animated HEIF (a ``moov`` track beside the still): not accepted, and said so."""
+    return heif() + box(b"moov", box(b"mvhd", b"\0" * 100))
