@@ -30,6 +30,7 @@ from deploy.postgres import LocalPostgres
 from deploy.processes import Child
 from deploy.runner import Stack
 from deploy.runner_config import RunnerConfig
+from shared.formats import BY_CONTENT_TYPE, variant_format
 from tests.stack import RunningStack, stack_env
 from tests.support import file_form, open_dir, photo
 
@@ -240,14 +241,13 @@ async def wait_until(check: Callable[[], Awaitable[bool]], within: float,
 
 async def variant_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch("""
-        SELECT i.token, i.storage_key, i.content_type, v.kind, v.state, v.renders, v.width,
-               v.height, v.error
+        SELECT i.token, i.storage_key, i.content_type, i.frames, v.kind, v.state, v.renders,
+               v.width, v.height, v.error
           FROM variants v JOIN images i ON i.id = v.image_id ORDER BY i.id, v.kind""")
 
 
 def variant_file(storage: Path, row: asyncpg.Record) -> Path:
-    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-           "image/gif": "png"}[row["content_type"]]
+    ext = variant_format(BY_CONTENT_TYPE[row["content_type"]], row["frames"] > 1).extension
     key = row["storage_key"]
     return storage / key[:2] / key / f"{row['kind']}.{ext}"
 
