@@ -110,7 +110,9 @@ def photos(extra_dirs: Sequence[str] = ()) -> list[Path]:
     if missing:
         raise SystemExit(f"bench: photo directory {missing[0]} is missing (set KITTEH_PHOTOS "
                          "or pass directories)")
-    suffixes = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
+    from shared.formats import FORMATS
+
+    suffixes = {f".{e}" for f in FORMATS for e in f.extensions}
     return sorted(p for d in dirs for p in d.rglob("*") if p.suffix.lower() in suffixes)
 
 
