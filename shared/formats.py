@@ -52,6 +52,7 @@ class Format:
     aliases: tuple[str, ...] = ()  # other content types clients send for it
     verify_chunks: bool = False  # PNG: Pillow's verify() checks every chunk's CRC
     draft_decode: bool = False  # JPEG: the damage check decodes at 1/8 scale
+    isolated_decode: bool = False  # first decoded in a child process (shared.isolated)
     pillow_plugin: Callable[[], None] | None = field(default=None, compare=False)
 
     @property
@@ -94,10 +95,10 @@ FORMATS: tuple[Format, ...] = (
     # AVIF, but its variants are JPEG like HEIC's: one encoder path for photos, and the
     # output formats beside the base one are the delivery side's choice.
     Format("AVIF", "AVIF", "image/avif", ("avif",), is_avif, heif.rewrite, ("AVIF",), True,
-           "JPEG"),
+           "JPEG", isolated_decode=True),
     Format("HEIC", "HEIC", "image/heic", ("heic", "heif", "hif"), is_heic, heif.rewrite,
            ("HEIF",), False, "JPEG", aliases=("image/heif", "image/heic-sequence"),
-           pillow_plugin=_register_pi_heif),
+           isolated_decode=True, pillow_plugin=_register_pi_heif),
 )
 BY_NAME = {f.name: f for f in FORMATS}
 BY_PILLOW_NAME = BY_NAME  # the registry key was Pillow's name before HEIC ("HEIF")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from shared import isolated
 from shared.config import Limits
 from shared.errors import ImageOverLimits, UnsupportedImage
 from shared.formats import BY_NAME, NOT_AN_IMAGE, SNIFF_BYTES, Format, register_plugins, sniff
@@ -77,11 +78,16 @@ def inspect_header(path: Path, limits: Limits) -> ImageInfo:
     # GIF frames are counted by this walk, which stops at the first frame over a limit;
     # Pillow's n_frames reads every block first (8 s for 40 MiB of tiny frames) and does not
     # look at frames reaching past the screen, which make Pillow's canvas larger.
-    # HEIC and AVIF: every image item's size (ispe) is checked by the box walk, before
-    # libheif or libavif parse anything; generic HEIF brands are named by the coding.
     frames = check_structure(path, fmt, _gif_frame_check(limits))
-    if fmt.name in ("HEIC", "AVIF"):
-        fmt = BY_NAME[_heif_coding(path)]
+    if fmt.isolated_decode:
+        # HEIC and AVIF: every image item's size (ispe) was checked by the box walk; no
+        # decoder has seen the file yet, and none will in this process before the isolated
+        # damage check (check_decodes) has read the rewritten file once.
+        with path.open("rb") as src:
+            layout = walk(src, None)
+        fmt = BY_NAME[layout.coding]  # generic HEIF brands are named by the coding
+        check_dimensions(layout.width, layout.height, limits)
+        return ImageInfo(fmt, layout.width, layout.height, 1, 1, (0, 0))
     with pillow_errors(limits), Image.open(path, formats=[fmt.pillow_name]) as img:
         if img.format not in fmt.pillow_names:
             raise UnsupportedImage(NOT_AN_IMAGE)
@@ -96,7 +102,7 @@ def inspect_header(path: Path, limits: Limits) -> ImageInfo:
             raise ImageOverLimits(
                 f"This animation is {frames:,} frames of {width:,}×{height:,} pixels: at most "
                 f"{MAX_ANIMATION_PIXELS // 1_000_000:,} megapixels of frames in all.")
-        orientation = _orientation(img)
+        orientation = orientation_of(img)
         shown = (height, width) if orientation in SWAPS_AXES else (width, height)
         return ImageInfo(fmt, *shown, frames, orientation, (width, height))
 
@@ -115,20 +121,37 @@ def check_dimensions(width: int, height: int, limits: Limits) -> None:
         )
 
 
-def check_decodes(path: Path, info: ImageInfo, limits: Limits) -> None:
-    """Decode the (rewritten) file; it must still be the image ``inspect_header`` saw."""
+def check_decodes(path: Path, info: ImageInfo, limits: Limits) -> ImageInfo:
+    """Decode the (rewritten) file; it must still be the image ``inspect_header`` saw.
+    Returns what is now known of it (HEIC and AVIF: the decoder's view, from a child)."""
+    if info.format.isolated_decode:
+        return _check_decodes_isolated(path, info, limits)
     with pillow_errors(limits):
         if info.format.verify_chunks:
             with Image.open(path) as img:
                 img.verify()  # every chunk's CRC, without decoding pixels
         with Image.open(path, formats=[info.format.pillow_name]) as img:
-            if img.size != info.stored_size or _orientation(img) != info.orientation:
+            if img.size != info.stored_size or orientation_of(img) != info.orientation:
                 raise UnsupportedImage(DAMAGED)
             if info.format.draft_decode:
                 # Decoding at 1/8 scale still walks the whole entropy-coded stream, so a
                 # truncated file is caught, at a fraction of the cost of a full decode.
                 img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()  # the first frame of an animation
+    return info
+
+
+def _check_decodes_isolated(path: Path, info: ImageInfo, limits: Limits) -> ImageInfo:
+    try:
+        decoded = isolated.decode(path, info.format.pillow_name, limits.max_pixels)
+    except isolated.DecodeFailed:
+        raise UnsupportedImage(DAMAGED) from None
+    width, height = decoded.size
+    orientation = decoded.orientation if info.format.name != "HEIC" else 1
+    shown = (height, width) if orientation in SWAPS_AXES else (width, height)
+    if shown != (info.width, info.height):  # the decoder disagrees with the boxes
+        raise UnsupportedImage(DAMAGED)
+    return ImageInfo(info.format, *shown, 1, orientation, decoded.size)
 
 
 @contextmanager
@@ -162,12 +185,8 @@ def _gif_frame_check(limits: Limits) -> FrameCheck:
     return check
 
 
-def _heif_coding(path: Path) -> str:
-    with path.open("rb") as src:
-        return walk(src, None).coding
-
-
-def _orientation(img: Image.Image) -> int:
+def orientation_of(img: Image.Image) -> int:
+    """The EXIF orientation Pillow sees (1 to 8; 1 when there is none)."""
     if img.format in ("GIF", "HEIF"):
         return 1  # HEIC: decoded upright (irot/imir); its EXIF orientation is not the truth
     # The base class's getexif, on purpose: PngImageFile.getexif() decodes the whole image to
