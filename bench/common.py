@@ -23,7 +23,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PHOTOS = Path(os.environ.get("KITTEH_PHOTOS", REPO.parent / "shared" / "photos"))
+# The repository's test photos (tests/data/photos/README.md), or the folder KITTEH_PHOTOS names.
+PHOTOS = Path(os.environ.get("KITTEH_PHOTOS") or REPO / "tests" / "data" / "photos")
+# The photos the published numbers were measured on; the folder holds a few more small ones for
+# the tests (greyscale, rotated, GPS-tagged, a screenshot) that would change the mix.
+MEASURED_PHOTOS = ("j03_seeding.jpg", "j04_dragonfly.jpg", "j07_wine.jpg", "j10_fallenleaf.jpg",
+                   "p01_chelsea.png", "p03_coffee.png", "adwaita_image_alpha.png")
 
 
 # -- output -----------------------------------------------------------------------------
@@ -113,7 +118,10 @@ def photos(extra_dirs: Sequence[str] = ()) -> list[Path]:
     from shared.formats import FORMATS
 
     suffixes = {f".{e}" for f in FORMATS for e in f.extensions}
-    return sorted(p for d in dirs for p in d.rglob("*") if p.suffix.lower() in suffixes)
+    measured = [PHOTOS / name for name in MEASURED_PHOTOS if (PHOTOS / name).is_file()]
+    found = measured or [p for p in PHOTOS.rglob("*") if p.suffix.lower() in suffixes]
+    return sorted([*found, *(p for d in dirs[1:] for p in d.rglob("*")
+                             if p.suffix.lower() in suffixes)])
 
 
 # -- the stack ---------------------------------------------------------------------------
@@ -148,7 +156,8 @@ def _log_errors(logs: Path) -> list[str]:
         if log.stem in ("postgres", "gateway-access", "assets-access"):
             continue
         for line in log.read_text(errors="replace").splitlines():
-            if "Traceback" in line or " ERROR " in line or "[error]" in line \
+            if "Traceback" in line or '"level": "ERROR"' in line or " ERROR " in line \
+                    or "[error]" in line \
                     or "[crit]" in line or "[alert]" in line:
                 found.append(f"{log.name}: {line}")
     return found
@@ -170,15 +179,18 @@ end
 """
 
 
-def wrk(url: str, seconds: int = 5, connections: int = 16, threads: int = 2) -> dict[str, float]:
-    """req/s, p50 and p99 (ms) and error counts of ``wrk`` against one URL on loopback."""
-    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+def wrk(url: str, seconds: int = 5, connections: int = 16, threads: int = 2,
+        headers: Sequence[str] = ()) -> dict[str, float]:
+    """req/s, p50 and p99 (ms) and error counts of ``wrk`` against one URL on loopback
+    (http or https: wrk does not check certificates); ``headers``: "Name: value" lines."""
+    if not re.match(r"https?://(127\.0\.0\.1|localhost):", url):
         raise ValueError(f"benchmarks only load loopback addresses, not {url}")
     program = require("wrk")["wrk"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_LUA)
     try:
         out = subprocess.run([str(program), f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+                              *(arg for h in headers for arg in ("-H", h)),
                               "--latency", "-s", script.name, url],
                              capture_output=True, text=True, check=True).stdout
     finally:

@@ -3,7 +3,7 @@
     python -m bench.e2e [DIR ...] [--uploads 100] [--concurrency 8]
 
 Starts the stack (upload rate limit raised: the default 120 a minute would answer 429 here),
-then ``--concurrency`` clients POST ``--uploads`` photos from ../shared/photos (and any
+then ``--concurrency`` clients POST ``--uploads`` photos from tests/data/photos (and any
 directory given) to /api/images through the gateway, cycling through them. Identical bytes
 would be deduplicated, so each upload gets a unique comment (a JPEG COM segment or a PNG tEXt
 chunk: new bytes, same pixels). A poller asks GET /api/images/{token} until every variant of

@@ -2,7 +2,7 @@
 
     python -m bench.resize [DIR ...] [--repeat N] [--draft-factors 1,2]
 
-Photos come from ../shared/photos (or $KITTEH_PHOTOS) plus any directory given. For each
+Photos come from tests/data/photos (or $KITTEH_PHOTOS) plus any directory given. For each
 image every method makes the three variants (600, 300 and 90 wide, JPEG q85 for JPEG input)
 from the file on disk; the methods run interleaved, in a shuffled order, ``--repeat`` times,
 and each image's median time counts. Methods:

@@ -24,6 +24,12 @@ MIME_TYPES = f"""
     default_type application/octet-stream;
 """
 
+GATEWAY_LOG_FORMAT = """
+    log_format kitteh '$remote_addr - $remote_user [$time_local] "$request" $status '
+                      '$body_bytes_sent "$http_referer" "$http_user_agent" '
+                      'request_id=$kitteh_request_id';
+"""
+
 
 def placeholders(template: str) -> set[str]:
     return set(PLACEHOLDER.findall(template))
@@ -44,15 +50,19 @@ def main_config(name: str, work_dir: Path, server_config: Path,
     ``worker_user``: run the workers as this user (only means something when started as
     root; nginx's default is nobody)."""
     user = f"user {worker_user};\n" if worker_user else ""
+    # The gateway logs the request id its template sets (its map), so a line of access.log
+    # can be matched with the services' JSON lines.
+    formats, log_format = (GATEWAY_LOG_FORMAT, "kitteh") if name == "gateway" \
+        else ("", "combined")
     return f"""# Written by the Kitteh local runner; edit deploy/nginx/{name}.conf.template instead.
 {user}worker_processes auto;
 pid {work_dir}/nginx.pid;
 error_log {work_dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-{MIME_TYPES}
+{MIME_TYPES}{formats}
     # Buffered: one write per 64 KiB of lines or per second, not one per request.
-    access_log {work_dir}/access.log combined buffer=64k flush=1s;
+    access_log {work_dir}/access.log {log_format} buffer=64k flush=1s;
     client_body_temp_path {work_dir}/client_body;
     proxy_temp_path {work_dir}/proxy;
     fastcgi_temp_path {work_dir}/fastcgi;

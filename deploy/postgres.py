@@ -33,6 +33,13 @@ def cluster_dir(data_dir: Path) -> Path:
     return FALLBACK_ROOT / hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
 
 
+def log_file_for(data_dir: Path, cluster: Path) -> Path:
+    """The server log sits with the other logs, unless the postgres user cannot reach them
+    (a cluster under FALLBACK_ROOT)."""
+    inside = cluster.is_relative_to(data_dir)
+    return (data_dir / "logs" if inside else cluster) / "postgres.log"
+
+
 def searchable_by_others(path: Path) -> bool:
     """Whether every existing directory from ``path`` up to / lets other users pass through
     (what the postgres user needs); directories not made yet are made with mode 0755."""
@@ -112,6 +119,22 @@ class LocalPostgres:
     def running(self) -> bool:
         return self._run(self.bin / "pg_ctl", "-D", self.data, "status", check=False
                          ).returncode == 0
+
+    def postmaster_state(self) -> str:
+        """``running``; ``stopped`` (no postmaster.pid: a clean stop removes it); or
+        ``crashed`` (the pid file is left but its process is gone). Cheap: no subprocess,
+        so the runner can ask every fraction of a second."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except FileNotFoundError:
+            return "stopped"
+        except (OSError, ValueError):
+            return "running"  # being written right now by a starting postmaster
+        try:
+            proc_stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return "crashed"
+        return "crashed" if proc_stat.split(") ", 1)[-1].startswith("Z") else "running"
 
     def create_database(self) -> None:
         psql = self.bin / "psql"

@@ -40,6 +40,15 @@ class Child:
         """The exit status if the child has exited, else None."""
         return None if self.process is None else self.process.poll()
 
+    def kill_leftovers(self) -> None:
+        """After the child died: SIGKILL whatever is left of its process group (the child
+        leads a session of its own). nginx workers outlive a master killed with SIGKILL and
+        would keep the port, so a new master could not listen. The group id stays reserved
+        while any member lives, so this never reaches an unrelated process."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     # Longer than a service's own graceful stop (up to 30 s for requests in progress, 5 s
     # more for aiohttp's shutdown, 10 s for the resize loops): SIGKILL is for a hung child.
     def stop(self, timeout: float = 60) -> None:
@@ -69,6 +78,15 @@ def process_mentions(pid: int, marker: str) -> bool:
         except OSError:
             continue
     return False
+
+
+# How a runner shows in /proc/<pid>/cmdline: ``python -m deploy.runner`` (make run),
+# ``kitteh run`` (the console script) or ``python -m deploy.cli run``.
+RUNNER_COMMANDS = ("deploy.runner", "kitteh\0run", "deploy.cli\0run")
+
+
+def is_runner(pid: int) -> bool:
+    return any(process_mentions(pid, marker) for marker in RUNNER_COMMANDS)
 
 
 def clean_stale_pid_files(run_dir: Path, markers: tuple[str, ...]) -> list[str]:

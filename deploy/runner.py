@@ -11,13 +11,19 @@
    points at the service's port, for a process started by hand or by a test);
 4. the assets nginx and the gateway nginx, rendered from ``deploy/nginx/*.conf.template``,
    the gateway balancing over every replica;
-5. waits for every ``/healthz``, prints the URL, and supervises: a child that dies is
-   reported with the tail of its log and the runner exits non-zero. SIGINT or SIGTERM
-   stops everything it started, gateway first, database last.
+5. waits for every ``/healthz``, prints the URL, and supervises: a child that dies once
+   the stack is up (a service, a replica, an nginx) is restarted with exponential backoff
+   (deploy/supervision.py) while the others keep serving; the embedded PostgreSQL too when
+   it crashed (its postmaster.pid left behind), but not when someone stopped it cleanly
+   (``pg_ctl stop``: maintenance; the services answer 503 until it is back). A child that
+   dies while the stack is still starting stops the runner with the tail of its log: that
+   is a configuration problem, which restarting would not fix. SIGINT or SIGTERM stops
+   everything it started, gateway first, database last, also while a restart is pending.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -28,15 +34,23 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from deploy import nginx
-from deploy.postgres import LocalPostgres, cluster_dir, searchable_by_others, socket_url
-from deploy.processes import Child, clean_stale_pid_files, process_mentions
+from deploy import gateway, nginx
+from deploy.postgres import (
+    LocalPostgres,
+    cluster_dir,
+    log_file_for,
+    searchable_by_others,
+    socket_url,
+)
+from deploy.processes import Child, clean_stale_pid_files, is_runner
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
+from deploy.supervision import PostgresWatch, Stop, StopSignals, Watch, describe_exit
 from deploy.system import MissingProgram, is_root, require
 from shared.config import ConfigError, Env
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60
+TICK = 0.2  # seconds between two looks at the children
 
 
 class RunnerError(RuntimeError):
@@ -52,6 +66,8 @@ class Stack:
         self.run_dir = data / "run"
         self.assets_dir = data / "assets"
         self.children: list[Child] = []
+        self.watches: list[Watch] = []
+        self.stop_signals = StopSignals()  # main() installs it
         self.postgres: LocalPostgres | None = None  # set once this runner started it
         # The embedded cluster's URL is known before it starts: tests start extra service
         # processes with service_env() of a stack that is already running.
@@ -73,10 +89,8 @@ class Stack:
         self._check_ports_free()
         if not self.config.database_url:
             say("starting PostgreSQL in", self.cluster_dir)
-            # Its log sits with the other logs, unless the postgres user cannot reach them.
-            inside = self.cluster_dir.is_relative_to(self.config.data_dir)
-            log = (self.logs if inside else self.cluster_dir) / "postgres.log"
-            self.postgres = LocalPostgres(self.cluster_dir, log)
+            self.postgres = LocalPostgres(self.cluster_dir,
+                                          log_file_for(self.config.data_dir, self.cluster_dir))
             self.postgres.ensure_cluster()
             self.postgres.start()
         self._run_step("migrate", [sys.executable, "-m", "shared.migrate"])
@@ -85,13 +99,15 @@ class Stack:
         replicas = [r for name in SERVICES for r in self.config.replicas_of(name)]
         for replica in replicas:
             self._start_child(replica.name, [sys.executable, "-m", f"services.{replica.service}"],
-                              env=self.service_env(replica))
+                              env=self.service_env(replica),
+                              health_url=f"http://127.0.0.1:{replica.port}/healthz")
         for replica in replicas:
             self._wait_healthy(replica.name, replica.port)
         for name in ("assets", "gateway"):
             self._start_nginx(name, programs["nginx"])
         self._wait_healthy("assets", self.config.ports["assets"])
-        self._wait_healthy("gateway", self.config.ports["gateway"], self.config.gateway_host)
+        self._wait_healthy("gateway", self.config.ports["gateway"], self.config.gateway_host,
+                           https=self.config.tls is not None)
 
     def _claim_data_dir(self) -> None:
         marker = str(self.config.data_dir)
@@ -101,7 +117,7 @@ class Stack:
                 other = int(runner_pid.read_text().strip())
             except ValueError:
                 other = 0
-            if other and other != os.getpid() and process_mentions(other, "deploy.runner") \
+            if other and other != os.getpid() and is_runner(other) \
                     and Path(f"/proc/{other}").exists():
                 raise RunnerError(f"another runner (pid {other}) is using {marker}")
         # Exactly this data directory's children (not those of /tmp/k-10 for /tmp/k-1): the
@@ -115,15 +131,15 @@ class Stack:
 
     def _check_ports_free(self) -> None:
         for name, port in self.config.all_ports():
-            host = self.config.gateway_host if name == "gateway" else "127.0.0.1"
+            host = self.config.gateway_host if name.startswith("gateway") else "127.0.0.1"
             with socket.socket() as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((host, port))
                 except OSError:
                     service = name.split("-")[0]
-                    variable = "KITTEH_PORT" if name == "gateway" \
-                        else f"KITTEH_{service.upper()}_PORT"
+                    variable = {"gateway": "KITTEH_PORT", "gateway-http": "KITTEH_HTTP_PORT"}.get(
+                        name, f"KITTEH_{service.upper()}_PORT")
                     raise RunnerError(f"port {port} for {name} is in use; "
                                       f"set {variable} to a free port") from None
 
@@ -166,11 +182,13 @@ class Stack:
         say(result.stdout.strip())
 
     def _start_child(self, name: str, command: list[str], stop_signal=signal.SIGTERM,
-                     env: dict[str, str] | None = None) -> Child:
+                     env: dict[str, str] | None = None, health_url: str | None = None) -> Child:
         child = Child(name, command, self.logs / f"{name}.log", self.run_dir / f"{name}.pid",
                       env or self.child_env(), stop_signal)
-        child.start()
-        self.children.append(child)
+        with self.stop_signals.held():
+            child.start()
+            self.children.append(child)
+        self.watches.append(Watch(child, health_url))
         return child
 
     def nginx_values(self, name: str) -> dict[str, str]:
@@ -189,9 +207,11 @@ class Stack:
             "KITTEH_UPLOAD_READ_TIMEOUT": str(env.integer("KITTEH_UPLOAD_READ_TIMEOUT", 1)),
             "KITTEH_RATE_LIMIT": str(env.integer("KITTEH_RATE_LIMIT", minimum=1)),
             "KITTEH_CACHE_SECONDS": str(env.integer("KITTEH_CACHE_SECONDS", 1, 10)),
+            "KITTEH_GATEWAY_STATUS_PORT": str(ports["gateway_status"]),
         }
         if name == "gateway":
-            values["KITTEH_LISTEN"] = f"{self.config.gateway_host}:{ports['gateway']}"
+            values.update(gateway.template_values(self.config.tls, self.config.origins,
+                                                  self.config.gateway_host, ports["gateway"]))
         else:
             values["KITTEH_LISTEN"] = f"127.0.0.1:{ports['assets']}"
         return values
@@ -199,9 +219,13 @@ class Stack:
     def _start_nginx(self, name: str, binary: Path) -> None:
         work = self.config.data_dir / "nginx" / name
         work.mkdir(parents=True, exist_ok=True)
-        template = (nginx.TEMPLATES / f"{name}.conf.template").read_text()
+        # The gateway is its routes plus, with HTTPS, the TLS settings and the redirect server.
+        parts = gateway.templates(self.config.tls) if name == "gateway" else [name]
+        values = self.nginx_values(name)
         server = work / f"{name}.conf"
-        server.write_text(nginx.render(template, self.nginx_values(name)))
+        server.write_text("\n".join(
+            nginx.render((nginx.TEMPLATES / f"{part}.conf.template").read_text(), values)
+            for part in parts))
         main = work / "nginx.conf"
         main.write_text(nginx.main_config(name, work, server, self.nginx_worker_user))
         check = subprocess.run([str(binary), "-t", "-q", "-p", str(work), "-e",
@@ -210,17 +234,22 @@ class Stack:
         if check.returncode != 0:
             raise RunnerError(f"nginx {name} configuration is invalid:\n{check.stderr}")
         # Foreground master, supervised like the others; SIGQUIT is nginx's graceful stop.
+        host = self.config.gateway_host if name == "gateway" else "127.0.0.1"
+        scheme = "https" if name == "gateway" and self.config.tls else "http"
         self._start_child(f"nginx-{name}", [str(binary), "-p", str(work), "-e",
                                             str(work / "error.log"), "-c", str(main),
-                                            "-g", "daemon off;"], stop_signal=signal.SIGQUIT)
+                                            "-g", "daemon off;"], stop_signal=signal.SIGQUIT,
+                          health_url=f"{scheme}://{host}:{self.config.ports[name]}/healthz")
 
-    def _wait_healthy(self, name: str, port: int, host: str = "127.0.0.1") -> None:
-        url = f"http://{host}:{port}/healthz"
+    def _wait_healthy(self, name: str, port: int, host: str = "127.0.0.1",
+                      https: bool = False) -> None:
+        url = f"{'https' if https else 'http'}://{host}:{port}/healthz"
+        context = gateway.probe_context() if https else None
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             self.check_children()
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
+                with urllib.request.urlopen(url, timeout=2, context=context) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -231,35 +260,40 @@ class Stack:
     # -- supervise and stop -------------------------------------------------------------
 
     def check_children(self) -> None:
+        """While starting: a child that died is fatal (a bad setting, a port taken...)."""
         for child in self.children:
             status = child.exited()
             if status is not None:
-                raise RunnerError(f"{child.name} exited with status {status}; "
+                raise RunnerError(f"{child.name} {describe_exit(status)} while starting; "
                                   f"last lines of {child.log_file}:\n{child.log_tail()}")
 
     def supervise(self) -> None:
+        """Once the stack is up: restart what dies, for as long as the runner runs."""
+        for watch in self.watches:
+            watch.started_at = time.monotonic()
+        postgres = PostgresWatch(self.postgres) if self.postgres is not None else None
         while True:
-            self.check_children()
-            time.sleep(0.5)
+            for watch in self.watches:
+                watch.tend(self.stop_signals, say)
+            if postgres is not None:
+                postgres.tend(say)
+            time.sleep(TICK)
 
     def stop(self) -> None:
         for child in reversed(self.children):  # gateway first, resize last
             child.stop()
         if self.postgres is not None:
             self.postgres.stop()
-        (self.run_dir / "runner.lock").unlink(missing_ok=True)
+        # Only our own: a runner refused because another one uses this data directory must
+        # leave that one's lock alone.
+        lock = self.run_dir / "runner.lock"
+        with contextlib.suppress(OSError, ValueError):
+            if int(lock.read_text().strip()) == os.getpid():
+                lock.unlink()
 
 
 def say(*parts: object) -> None:
     print("kitteh:", *parts, flush=True)
-
-
-class Stop(Exception):
-    pass
-
-
-def _raise_stop(signum, _frame) -> None:
-    raise Stop(signal.Signals(signum).name)
 
 
 def main() -> int:
@@ -268,13 +302,15 @@ def main() -> int:
     except ConfigError as error:
         print(f"kitteh: configuration error: {error}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
     stack = Stack(config)
+    stack.stop_signals.install()
     status = 0
     try:
         stack.start()
         say(f"Kitteh is running at {config.url} (data in {config.data_dir}; Ctrl-C stops)")
+        if config.origins.files_url:  # then that address answers /healthz and 421 only
+            say(f"pages on {config.origins.public_url}, files on {config.origins.files_url} "
+                "(each host serves only its own)")
         stack.supervise()
     except Stop as stop:
         say(f"{stop}: stopping")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.gateway import ONE_ORIGIN, GatewayTls, Origins, origins_from_env, tls_from_env
 from shared.config import ConfigError, Env
 
 SERVICES = ("resize", "upload", "gallery")  # start order; resize first, upload calls it
@@ -38,8 +39,10 @@ class RunnerConfig:
     data_dir: Path
     database_url: str | None
     gateway_host: str
-    ports: dict[str, int]  # gateway, upload, resize, gallery, assets
+    ports: dict[str, int]  # gateway, upload, resize, gallery, assets, gateway_status
     replicas: dict[str, int]  # upload, resize, gallery: processes to start
+    tls: GatewayTls | None = None  # HTTPS on the gateway port (deploy/gateway.py)
+    origins: Origins = ONE_ORIGIN  # KITTEH_PUBLIC_URL, KITTEH_FILES_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerConfig:
@@ -51,6 +54,7 @@ class RunnerConfig:
             "resize": env.port("KITTEH_RESIZE_PORT"),
             "gallery": env.port("KITTEH_GALLERY_PORT"),
             "assets": env.port("KITTEH_ASSETS_PORT"),
+            "gateway_status": env.port("KITTEH_GATEWAY_STATUS_PORT"),  # stub_status, loopback
         }
         replicas = {"gallery": 1, **{
             name: env.integer(f"KITTEH_{name.upper()}_REPLICAS", minimum=0, maximum=MAX_REPLICAS)
@@ -61,6 +65,8 @@ class RunnerConfig:
             gateway_host=env.text("KITTEH_GATEWAY_HOST"),
             ports=ports,
             replicas=replicas,
+            tls=tls_from_env(env),
+            origins=origins_from_env(env),
         )
         taken = [port for _, port in config.all_ports()]
         if len(set(taken)) != len(taken):
@@ -70,7 +76,8 @@ class RunnerConfig:
 
     @property
     def url(self) -> str:
-        return f"http://{self.gateway_host}:{self.ports['gateway']}/"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.gateway_host}:{self.ports['gateway']}/"
 
     def replica(self, service: str, index: int) -> Replica:
         return Replica(service, index, self.ports[service] + REPLICA_PORT_STEP * index)
@@ -80,7 +87,9 @@ class RunnerConfig:
 
     def all_ports(self) -> list[tuple[str, int]]:
         """Every port the stack listens on, named by what listens there."""
-        ports = [(name, self.ports[name]) for name in ("gateway", "assets")]
+        ports = [(name, self.ports[name]) for name in ("gateway", "assets", "gateway_status")]
+        if self.tls and self.tls.http_port is not None:
+            ports.append(("gateway-http", self.tls.http_port))
         for service in SERVICES:
             # A service with no replicas still reserves its port: the gateway points there.
             ports += [(r.name, r.port) for r in self.replicas_of(service)] \

@@ -16,8 +16,11 @@ class MissingProgram(RuntimeError):
 
 # program -> Debian package that provides it
 PACKAGES = {"nginx": "nginx", "postgres": "postgresql", "initdb": "postgresql",
-            "pg_ctl": "postgresql", "wrk": "wrk", "convert": "imagemagick",
-            "chromium": "chromium", "heif-enc": "libheif-examples"}
+            "pg_ctl": "postgresql", "pg_dump": "postgresql-client",
+            "pg_restore": "postgresql-client", "wrk": "wrk", "convert": "imagemagick",
+            "chromium": "chromium", "openssl": "openssl", "prometheus": "prometheus",
+            "prometheus-nginx-exporter": "prometheus-nginx-exporter",
+            "heif-enc": "libheif-examples"}
 
 
 def is_root() -> bool:
@@ -27,7 +30,8 @@ def is_root() -> bool:
 def find(program: str) -> Path | None:
     """PATH first, then the places Debian puts programs that are not on PATH."""
     extra = ["/usr/sbin", "/sbin"]
-    if program in ("postgres", "initdb", "pg_ctl", "psql", "createdb", "pg_isready"):
+    if program in ("postgres", "initdb", "pg_ctl", "psql", "createdb", "pg_isready", "pg_dump",
+                   "pg_restore"):
         # Newest PostgreSQL first; /usr/lib/postgresql/<major>/bin is Debian's layout.
         versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
                           key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit()

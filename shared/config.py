@@ -19,6 +19,9 @@ class ConfigError(ValueError):
     pass
 
 
+UPLOAD_MODES = ("open", "keys")  # KITTEH_UPLOADS
+
+
 class Env:
     """Reads variables declared in ``shared.settings``, falling back to their defaults."""
 
@@ -59,6 +62,12 @@ class Env:
             return False
         raise ConfigError(f"{name}={value!r} must be 1 or 0")
 
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name).strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} must be " + " or ".join(choices))
+        return value
+
     def url(self, name: str, schemes: tuple[str, ...], allow_empty: bool = False) -> str:
         value = self.raw(name)
         if allow_empty and value == "":
@@ -82,6 +91,26 @@ def public_url(env: Env) -> str:
     if value == "":
         return ""
     return env.url("KITTEH_PUBLIC_URL", ("http", "https"))
+
+
+def files_url(env: Env) -> str:
+    """KITTEH_FILES_URL, checked against KITTEH_PUBLIC_URL: the gateway tells the two origins
+    apart by host, so both are needed and their hosts must differ."""
+    value = env.raw("KITTEH_FILES_URL")
+    if value == "":
+        return ""
+    value = env.url("KITTEH_FILES_URL", ("http", "https"))
+    public = public_url(env)
+    if not public:
+        raise ConfigError("KITTEH_FILES_URL is set, so KITTEH_PUBLIC_URL is required too "
+                          "(pages and the API are served only on its host)")
+    if urlsplit(value).path not in ("", "/"):
+        raise ConfigError(f"KITTEH_FILES_URL={value!r} must be an origin without a path "
+                          "(the gateway serves /i/ at the root of its host)")
+    if urlsplit(value).hostname == urlsplit(public).hostname:
+        raise ConfigError(f"KITTEH_FILES_URL={value!r} must be on another host than "
+                          f"KITTEH_PUBLIC_URL={public!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -115,10 +144,13 @@ class UploadConfig:
     port: int
     resize_url: str
     public_url: str
+    files_url: str
     limits: Limits
     resize_timeout: int
     cache_seconds: int
     log_level: str
+    min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
+    uploads: str = "open"  # KITTEH_UPLOADS: open | keys
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> UploadConfig:
@@ -130,10 +162,13 @@ class UploadConfig:
             port=env.port("KITTEH_UPLOAD_PORT"),
             resize_url=env.url("KITTEH_RESIZE_URL", ("http", "https")),
             public_url=public_url(env),
+            files_url=files_url(env),
             limits=Limits.from_env(env),
             resize_timeout=env.integer("KITTEH_RESIZE_TIMEOUT", minimum=1),
             cache_seconds=env.integer("KITTEH_CACHE_SECONDS", minimum=1, maximum=10),
             log_level=log_level(env),
+            min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
+            uploads=env.choice("KITTEH_UPLOADS", UPLOAD_MODES),
         )
 
 
@@ -148,6 +183,7 @@ class ResizeConfig:
     max_pixels: int
     reconcile_interval: float
     log_level: str
+    min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
     max_animation_work: int = 100_000_000
 
     @classmethod
@@ -164,6 +200,7 @@ class ResizeConfig:
             max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
             reconcile_interval=env.integer("KITTEH_RECONCILE_INTERVAL", minimum=1),
             log_level=log_level(env),
+            min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
             max_animation_work=env.integer("KITTEH_MAX_ANIMATION_WORK", minimum=0),
         )
 
@@ -175,11 +212,14 @@ class GalleryConfig:
     host: str
     port: int
     public_url: str
+    files_url: str
     assets_url: str
     assets_manifest: Path | None
     accel_redirect: bool
     limits: Limits
     log_level: str
+    uploads: str = "open"  # KITTEH_UPLOADS: the page asks for a key in "keys" mode
+    newest: bool = True  # KITTEH_NEWEST: the Newest grid and the list API
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GalleryConfig:
@@ -194,11 +234,14 @@ class GalleryConfig:
             host=env.text("KITTEH_BIND_HOST"),
             port=env.port("KITTEH_GALLERY_PORT"),
             public_url=public_url(env),
+            files_url=files_url(env),
             assets_url=assets_url,
             assets_manifest=Path(manifest).resolve() if manifest else None,
             accel_redirect=env.flag("KITTEH_ACCEL_REDIRECT"),
             limits=Limits.from_env(env),
             log_level=log_level(env),
+            uploads=env.choice("KITTEH_UPLOADS", UPLOAD_MODES),
+            newest=env.flag("KITTEH_NEWEST"),
         )
 
 

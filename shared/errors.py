@@ -17,6 +17,12 @@ class BadRequest(KittehError):
     status, code = 400, "bad_request"
 
 
+class Unauthorized(KittehError):
+    """No upload key, or not a live one: answered with ``WWW-Authenticate: Bearer``."""
+
+    status, code = 401, "unauthorized"
+
+
 class Forbidden(KittehError):
     status, code = 403, "forbidden"
 
@@ -41,6 +47,16 @@ class Busy(KittehError):
     status, code = 503, "busy"
 
     def __init__(self, message: str, *, retry_after: int = 2):
+        super().__init__(message, retry_after=retry_after)
+
+
+class StorageFull(KittehError):
+    """The volume (or the database's disk) has no room left: not the client's fault, and not
+    over in a few seconds like a restart, so 507 rather than 503."""
+
+    status, code = 507, "storage_full"
+
+    def __init__(self, message: str, *, retry_after: int = 60):
         super().__init__(message, retry_after=retry_after)
 
 

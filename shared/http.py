@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL
-from shared.errors import Busy, KittehError
+from shared.errors import Busy, KittehError, StorageFull
 from shared.storage import Storage
+from shared.units import human_bytes
 
 log = logging.getLogger("kitteh")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorRenderer = Callable[[web.Request, KittehError], Awaitable[web.StreamResponse]]
+ErrorObserver = Callable[[web.Request, KittehError], None]
+# "No space left on device" and "disk quota exceeded": writing the volume cannot succeed
+# until someone frees space, unlike a restarting database.
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+STORAGE_FULL = ("Storage is full: the server has no room left to store this upload, and "
+                "nothing of it was kept. Try again once space has been freed.")
 
 # Whether this service writes the volume (upload, resize): then it is not ready without it.
 WRITES_VOLUME = web.AppKey("writes_volume", bool)
+# Below this many free bytes on the volume, a service that writes it is not ready.
+MIN_FREE_BYTES = web.AppKey("min_free_bytes", int)
+BEARER_CHALLENGE = 'Bearer realm="kitteh"'  # every 401 names the scheme it wants (RFC 6750)
 PROBE_TIMEOUT = 1.0  # seconds; a probe that hangs is itself the answer "not ready"
 
 
@@ -30,6 +43,8 @@ def json_error(error: KittehError) -> web.Response:
     )
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
     return response
 
 
@@ -37,25 +52,42 @@ async def render_json_error(request: web.Request, error: KittehError) -> web.Str
     return json_error(error)
 
 
-def error_middleware(render: ErrorRenderer = render_json_error):
-    """Map domain errors, HTTP errors and a lost database to clean answers."""
+def is_storage_full(error: BaseException) -> bool:
+    """The volume or the database's disk is full (ENOSPC, EDQUOT; Postgres's 53100)."""
+    return (isinstance(error, OSError) and error.errno in STORAGE_FULL_ERRNOS) \
+        or isinstance(error, asyncpg.exceptions.DiskFullError)
+
+
+def error_middleware(render: ErrorRenderer = render_json_error,
+                     on_error: ErrorObserver | None = None):
+    """Map domain errors, HTTP errors, a full disk and a lost database to clean answers.
+    ``on_error`` sees every error answer first (the upload service counts refusals)."""
+
+    async def answer(request: web.Request, error: KittehError) -> web.StreamResponse:
+        if on_error is not None:
+            on_error(request, error)
+        return await render(request, error)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except KittehError as error:
-            return await render(request, error)
+            return await answer(request, error)
         except web.HTTPException as error:
             if error.status < 400:
                 raise
-            return await render(request, http_error(error))
+            return await answer(request, http_error(error))
         except DATABASE_UNAVAILABLE as error:
+            if is_storage_full(error):
+                log.warning("storage full during %s %s: %r", request.method, request.path,
+                            error)
+                return await answer(request, StorageFull(STORAGE_FULL))
             # OSError may be the volume as well as the database: either way the request may
             # succeed when repeated, so 503 + Retry-After, never 500.
             log.warning("database or volume unavailable during %s %s: %r", request.method,
                         request.path, error)
-            return await render(request, Busy("The service is briefly unavailable (database or "
+            return await answer(request, Busy("The service is briefly unavailable (database or "
                                               "storage); try again soon.", retry_after=5))
 
     return middleware
@@ -96,7 +128,8 @@ async def readyz(request: web.Request) -> web.Response:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT):
                 body["volume"] = await loop.run_in_executor(
-                    None, volume_problem, storage.root, writes) or "ok"
+                    None, volume_problem, storage.root, writes,
+                    app.get(MIN_FREE_BYTES, 0)) or "ok"
         except TimeoutError:
             body["volume"] = f"no answer within {PROBE_TIMEOUT:g} s"
     ready = all(body[name] == "ok" for name in gating)
@@ -110,17 +143,23 @@ def _storage(app: web.Application) -> Storage | None:
     return next((value for value in app.values() if isinstance(value, Storage)), None)
 
 
-def volume_problem(root: Path, writable: bool) -> str | None:
+def volume_problem(root: Path, writable: bool, min_free: int = 0) -> str | None:
     """What is wrong with the volume at ``root``, or None. Blocking: run it in an executor."""
     if not root.is_dir():
         return f"{root} is not a directory (volume not mounted?)"
     wanted = os.R_OK | os.X_OK | (os.W_OK if writable else 0)
     if not os.access(root, wanted):
         return f"{root} is not {'writable' if writable else 'readable'} by this process"
+    free = shutil.disk_usage(root).free
+    if free < min_free:
+        return (f"storage full: {human_bytes(free)} free on {root}, below "
+                f"KITTEH_MIN_FREE_BYTES ({human_bytes(min_free)})")
     return None
 
 
-def add_probe_routes(app: web.Application, writes_volume: bool = False) -> None:
+def add_probe_routes(app: web.Application, writes_volume: bool = False,
+                     min_free_bytes: int = 0) -> None:
     app[WRITES_VOLUME] = writes_volume
+    app[MIN_FREE_BYTES] = min_free_bytes
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

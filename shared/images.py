@@ -10,6 +10,7 @@ import asyncpg
 
 from shared.formats import BY_CONTENT_TYPE, Format, variant_format
 from shared.storage import Storage
+from shared.urls import RELATIVE, Urls
 from shared.variants import KINDS
 
 
@@ -36,6 +37,9 @@ class ImageRecord:
     frames: int
     created_at: datetime
     variants: tuple[VariantRecord, ...]
+    key_id: int | None = None  # the upload key it came with (keys mode or a key sent anyway)
+    visibility: str = "public"  # public | unlisted (not in the Newest grid or the list API)
+    expires_at: datetime | None = None  # gone from every read after this moment
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ImageRecord:
@@ -49,6 +53,7 @@ class ImageRecord:
             filename=row["filename"], content_type=row["content_type"], width=row["width"],
             height=row["height"], bytes=row["bytes"], frames=row["frames"],
             created_at=row["created_at"], variants=tuple(variants),
+            key_id=row["key_id"], visibility=row["visibility"], expires_at=row["expires_at"],
         )
 
     @property
@@ -69,7 +74,7 @@ class ImageRecord:
 
     @property
     def page_path(self) -> str:
-        return f"/{self.name}Kitty"
+        return RELATIVE.page(self.name)
 
     def variant(self, kind: str) -> VariantRecord | None:
         return next((v for v in self.variants if v.kind == kind), None)
@@ -79,15 +84,15 @@ def created_at_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_json(image: ImageRecord, public_url: str = "") -> dict[str, Any]:
+def image_json(image: ImageRecord, urls: Urls = RELATIVE) -> dict[str, Any]:
     """The JSON image of the HTTP contract (without ``delete_token``, which only upload adds)."""
     return {
         "token": image.token,
         "name": image.name,
-        "page_url": public_url + image.page_path,
-        "download_url": f"{public_url}/img/{image.token}",
+        "page_url": urls.page(image.name),
+        "download_url": urls.download(image.token),
         "original": {
-            "url": f"{public_url}/i/{image.original_path}",
+            "url": urls.file(image.original_path),
             "width": image.width,
             "height": image.height,
             "bytes": image.bytes,
@@ -96,7 +101,7 @@ def image_json(image: ImageRecord, public_url: str = "") -> dict[str, Any]:
         },
         "variants": {
             v.kind: {
-                "url": f"{public_url}/i/{image.variant_path(v.kind)}",
+                "url": urls.file(image.variant_path(v.kind)),
                 "width": v.width,
                 "height": v.height,
                 "ready": v.state == "ready",
@@ -104,4 +109,6 @@ def image_json(image: ImageRecord, public_url: str = "") -> dict[str, Any]:
             for v in image.variants
         },
         "created_at": created_at_text(image.created_at),
+        "visibility": image.visibility,
+        "expires_at": created_at_text(image.expires_at) if image.expires_at else None,
     }

@@ -20,10 +20,13 @@ def yoyo_url(url: str) -> str:
 
 def apply_migrations(url: str) -> int:
     backend = get_backend(yoyo_url(url))
-    migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()  # yoyo leaves it open (kitteh restore runs this in-process)
     return len(pending)
 
 

@@ -10,18 +10,23 @@ Db = asyncpg.Connection | asyncpg.Pool
 
 IMAGE_COLUMNS = """
     i.id, i.token, i.name, i.storage_key, i.filename, i.content_type, i.width, i.height,
-    i.bytes, i.frames, i.created_at,
+    i.bytes, i.frames, i.created_at, i.key_id, i.visibility, i.expires_at,
     (SELECT json_agg(json_build_object('kind', v.kind, 'width', v.width, 'height', v.height,
                                        'state', v.state, 'bytes', v.bytes))
        FROM variants v WHERE v.image_id = i.id) AS variants
 """
 
-BY_TOKEN = f"SELECT {IMAGE_COLUMNS} FROM images i WHERE i.token = $1"
+# An expired image is gone for every read the moment it expires, before the expiry job
+# (services/resize/expiry.py) removes its row and files.
+LIVE = "(i.expires_at IS NULL OR i.expires_at > now())"
+
+BY_TOKEN = f"SELECT {IMAGE_COLUMNS} FROM images i WHERE i.token = $1 AND {LIVE}"
+# Not filtered: an upload of the same bytes must see an expired row to replace it.
 BY_SHA256 = f"SELECT {IMAGE_COLUMNS} FROM images i WHERE i.sha256 = $1"
-BY_STORAGE_KEY = f"SELECT {IMAGE_COLUMNS} FROM images i WHERE i.storage_key = $1"
+BY_STORAGE_KEY = f"SELECT {IMAGE_COLUMNS} FROM images i WHERE i.storage_key = $1 AND {LIVE}"
 NEWEST = f"""
     SELECT {IMAGE_COLUMNS} FROM images i
-     WHERE ($2::bigint IS NULL OR i.id < $2)
+     WHERE ($2::bigint IS NULL OR i.id < $2) AND i.visibility = 'public' AND {LIVE}
      ORDER BY i.id DESC
      LIMIT $1
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from shared.config import ConfigError
 from shared.graceful import run_until_stopped
+from shared.logs import configure_logging
 
 
 def serve(name: str, load_config: Callable[[], Any], create_app: Callable[[Any], web.Application]):
@@ -19,10 +19,7 @@ def serve(name: str, load_config: Callable[[], Any], create_app: Callable[[Any],
     except ConfigError as error:
         print(f"kitteh {name}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(
-        level=config.log_level,
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(name, config.log_level)  # JSON lines with the request id
     # SIGINT and SIGTERM: stop accepting, let requests in progress finish (uploads still
     # receiving their bodies included, which run_app would cut off), then run the cleanup
     # contexts (pools, sessions, executors). See shared/graceful.py.

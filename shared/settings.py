@@ -37,18 +37,25 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KITTEH_GALLERY_PORT", "8083", "Port of the gallery service.", "gallery, runner"),
     Variable("KITTEH_ASSETS_PORT", "8084", "Port of the assets nginx.", "runner"),
     Variable("KITTEH_PORT", "8080", "The gateway's public port: the only one users need.",
-             "runner"),
+             "runner, gateway"),
     Variable("KITTEH_GATEWAY_HOST", "127.0.0.1",
              "Local runner: address the gateway listens on (0.0.0.0 to reach it from the LAN).",
              "runner"),
     Variable("KITTEH_DATA_DIR", "./var",
-             "Local runner: volume, logs, rendered nginx configs and the embedded PostgreSQL.",
-             "runner"),
+             "Local runner: volume, logs, rendered nginx configs and the embedded PostgreSQL. "
+             "The kitteh command (migrate, sweep, backup, restore) finds the installation "
+             "through it.",
+             "runner, kitteh"),
     Variable("KITTEH_RESIZE_URL", "http://127.0.0.1:8082",
              "Where the upload service reaches the resize service.", "upload"),
     Variable("KITTEH_PUBLIC_URL", "",
              "If set (`https://cats.example`), URLs in responses are absolute on it.",
              "upload, gallery"),
+    Variable("KITTEH_FILES_URL", "",
+             "If set (`https://images.example`), a separate origin for uploaded files: every "
+             "`/i/` and download URL is on it, the gateway serves files and downloads only on "
+             "its host and pages and the API only on KITTEH_PUBLIC_URL's (then required; "
+             "`/healthz` answers on every host).", "upload, gallery, gateway"),
     Variable("KITTEH_ASSETS_URL", "/assets/",
              "Base URL of the css/js assets (may be a CDN).", "gallery"),
     Variable("KITTEH_ASSETS_MANIFEST", "",
@@ -98,15 +105,42 @@ VARIABLES: tuple[Variable, ...] = (
              "Local runner: resize processes to start, on KITTEH_RESIZE_PORT + 10·n. 0: none; "
              "uploads still succeed and variant URLs show the original until one runs.",
              "runner"),
+    Variable("KITTEH_MIN_FREE_BYTES", str(100 * MiB),
+             "Free bytes on the volume below which upload and resize report not ready in "
+             "/readyz (a full volume answers uploads with 507).", "upload, resize"),
+    Variable("KITTEH_GATEWAY_STATUS_PORT", "8085",
+             "Port of the gateway's nginx `stub_status` (connections, requests), on 127.0.0.1 "
+             "only: for prometheus-nginx-exporter, never published.", "runner, gateway"),
     Variable("KITTEH_CACHE_SECONDS", "1",
              "Gateway micro-cache of image pages and open-file cache, in seconds (1-10). A "
              "delete is acknowledged only after this long, so nothing deleted is served "
              "after its 204.", "gateway, upload"),
+    Variable("KITTEH_UPLOADS", "open",
+             "Who may upload: `open` (anyone who reaches the page) or `keys` (only with an "
+             "upload key made by `kitteh keys create`; 401 without one). Reading stays public.",
+             "upload, gallery"),
+    Variable("KITTEH_NEWEST", "on",
+             "`off` hides the Newest grid on the home page and the list API "
+             "(`GET /api/images` answers 404), for private hosts.", "gallery"),
     Variable("KITTEH_RATE_LIMIT", "120",
-             "Uploads per minute per client address at the gateway (429 above).", "gateway"),
+             "Uploads and deletes (refused ones too) per minute per client address at the "
+             "gateway (429 above); key checks have a limit of their own at the same rate.",
+             "gateway"),
+    Variable("KITTEH_TLS_CERT", "",
+             "PEM certificate chain (e.g. Let's Encrypt's fullchain.pem); with KITTEH_TLS_KEY "
+             "(both or neither) the gateway serves HTTPS (TLS 1.2+, HTTP/2, HSTS) on "
+             "KITTEH_PORT.", "runner, gateway"),
+    Variable("KITTEH_TLS_KEY", "", "PEM private key of KITTEH_TLS_CERT.", "runner, gateway"),
+    Variable("KITTEH_HTTP_PORT", "",
+             "Local runner, with TLS only: a plain-HTTP port whose every answer is a 308 to "
+             "the same path and query on HTTPS (`/healthz` answers 200 there).", "runner"),
     # Set by the runner (or compose) for the nginx templates in deploy/nginx/:
-    Variable("KITTEH_LISTEN", "80", "nginx templates: the address:port an nginx listens on.",
-             "gateway, assets"),
+    Variable("KITTEH_LISTEN", "80",
+             "nginx templates: the address:port an nginx listens on (the gateway's followed "
+             "by `ssl http2` with TLS).", "gateway, assets"),
+    Variable("KITTEH_HTTP_LISTEN", "80",
+             "nginx templates, with TLS: the address:port of the plain-HTTP redirect server.",
+             "gateway"),
     Variable("KITTEH_UPLOAD_ADDR", "upload:8081", "nginx templates: host:port of upload.",
              "gateway"),
     Variable("KITTEH_RESIZE_ADDR", "resize:8082", "nginx templates: host:port of resize.",

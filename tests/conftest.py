@@ -16,6 +16,16 @@ from services.gallery.app import create_app as create_gallery
 from services.resize.app import create_app as create_resize
 from services.upload.app import create_app as create_upload
 from shared.config import GalleryConfig, ResizeConfig, UploadConfig
+
+# No process outlives the run: each test's leftovers stopped at its teardown, the session's
+# checked at its end (tests/leaks.py).
+from tests.leaks import (  # noqa: F401
+    pytest_configure,
+    pytest_report_header,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    stop_what_the_test_started,
+)
 from tests.stack import RunningStack, stack_env
 from tests.support import REPO, open_dir
 
@@ -89,6 +99,20 @@ def stack():
     gateway (end-to-end and browser tests), stopped at the end of the session."""
     data_dir = open_dir("kitteh-e2e-") / "var"
     running = RunningStack(data_dir, stack_env(data_dir))
+    running.start()
+    yield running
+    status = running.stop()
+    assert status == 0, "".join(running.output[-40:])
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def keys_stack():
+    """A second stack, in keys mode (KITTEH_UPLOADS=keys) with the Newest grid and the list
+    API turned off (KITTEH_NEWEST=off): a private host. For the access tests."""
+    data_dir = open_dir("kitteh-keys-") / "var"
+    running = RunningStack(data_dir, stack_env(data_dir, KITTEH_UPLOADS="keys",
+                                               KITTEH_NEWEST="off"))
     running.start()
     yield running
     status = running.stop()

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import leaks
 from tests.support import REPO
 
 READY_LINE = "Kitteh is running at "
@@ -43,9 +44,13 @@ class RunningStack:
         return self.data_dir / "images"
 
     def start(self) -> None:
+        leaks.started(self)  # stopped at the test's teardown if the test does not
+        # A session of its own: its process group is what tests.leaks signals if it is left
+        # behind, and Ctrl-C reaches pytest only, which stops it through the teardown.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "deploy.runner"], cwd=REPO, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
         lines: queue.Queue[str | None] = queue.Queue()
 
         def pump() -> None:
@@ -75,6 +80,7 @@ class RunningStack:
         return {p.stem: int(p.read_text()) for p in (self.data_dir / "run").glob("*.pid")}
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int | None:
+        leaks.stopped(self)
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -91,8 +97,9 @@ class RunningStack:
 
 
 def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    gateway, upload, resize, gallery, assets = free_ports(5)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KITTEH_")}
+    gateway, upload, resize, gallery, assets, status = free_ports(6)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("KITTEH_") or k == leaks.RUN_VARIABLE}
     env.pop("DATABASE_URL", None)  # the runner's own embedded cluster, as for a user
     env.update({
         "KITTEH_DATA_DIR": str(data_dir),
@@ -101,6 +108,7 @@ def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "KITTEH_RESIZE_PORT": str(resize),
         "KITTEH_GALLERY_PORT": str(gallery),
         "KITTEH_ASSETS_PORT": str(assets),
+        "KITTEH_GATEWAY_STATUS_PORT": str(status),
         "KITTEH_RECONCILE_INTERVAL": "1",
         **extra,
     })

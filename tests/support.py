@@ -11,16 +11,20 @@ from pathlib import Path
 import aiohttp
 from PIL import Image
 
+from tests.leaks import current_run
+
 REPO = Path(__file__).resolve().parent.parent
-PHOTOS = Path(os.environ.get("KITTEH_PHOTOS", REPO.parent / "shared" / "photos"))
+# Real photos with their sources and licences: tests/data/photos/README.md. KITTEH_PHOTOS may
+# point at another folder holding files of the same names.
+PHOTOS = Path(os.environ.get("KITTEH_PHOTOS") or REPO / "tests" / "data" / "photos")
 
 
 def photo(name: str) -> Path:
     path = PHOTOS / name
     if not path.exists():
         raise FileNotFoundError(
-            f"sample photo {path} is missing: the tests read real photos from the team folder "
-            "../shared/photos beside the repository (or KITTEH_PHOTOS)")
+            f"sample photo {path} is missing: the tests read real photos from tests/data/photos "
+            "(or the folder KITTEH_PHOTOS names)")
     return path
 
 
@@ -40,7 +44,10 @@ def file_form(data: bytes, filename: str = "cat.jpg", content_type: str = "image
 
 
 def open_dir(prefix: str) -> Path:
-    """A temp directory others may traverse (the postgres user must reach its cluster)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    """A temp directory others may traverse (the postgres user must reach its cluster). Its
+    name carries the test run's id: nginx's and PostgreSQL's command lines name it, which is
+    how tests.leaks finds them (they write over their environment)."""
+    run = current_run()
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{run}-" if run else prefix))
     path.chmod(path.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
     return path

@@ -32,9 +32,11 @@ from shared.config import Env, GalleryConfig, ResizeConfig, UploadConfig, databa
 from shared.settings import BY_NAME
 from tests.support import REPO
 
-SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
+# Vendored with its licence and version: tests/data/schemas/README.md.
+SCHEMA = REPO / "tests" / "data" / "schemas" / "compose-spec.json"
 COMPOSE_FILE = REPO / "compose.yaml"
 DEV_FILE = REPO / "compose.dev.yaml"
+TLS_FILE = REPO / "compose.tls.yaml"
 DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
 HEALTHZ_SCRIPT = REPO / "deploy" / "docker" / "healthz.py"
 
@@ -46,6 +48,9 @@ DEFAULT_TEMPLATE = TEMPLATES_DIR + "default.conf.template"
 PYTHON_RUNTIME_VARIABLES = {"PATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
 # A password only the tests use, to interpolate the required POSTGRES_PASSWORD.
 TEST_PASSWORD = "0123456789abcdef"
+# Template placeholders that are empty unless their feature is on: no public URL, no files
+# origin (the gateway's map then lets every host serve everything).
+OPTIONAL_PLACEHOLDERS = {"KITTEH_PUBLIC_URL", "KITTEH_FILES_URL"}
 
 
 # -- compose interpolation, as `docker compose` does it --------------------------------------
@@ -413,7 +418,8 @@ def test_every_template_placeholder_gets_a_value_and_nothing_else_is_substituted
     # Exactly our placeholders: a missing one would stay "${KITTEH_...}" in the config, an
     # extra one would replace one of nginx's own $variables.
     assert set(substituted) == nginx.placeholders(template), name
-    assert all(value.strip() for value in substituted.values()), substituted
+    assert all(value.strip() for key, value in substituted.items()
+               if key not in OPTIONAL_PLACEHOLDERS), substituted
     assert "${" not in nginx.render(template, substituted)
 
 
@@ -463,9 +469,9 @@ def test_compose_substitutes_only_known_names_with_the_settings_defaults(raw_com
                                                  f"{BY_NAME[name].default!r}"
 
 
-def test_env_example_sets_only_what_compose_reads_and_holds_no_secret(raw_compose):
+def test_env_example_sets_only_what_compose_reads_and_holds_no_secret(raw_compose, raw_tls):
     example = read_dotenv(REPO / ".env.example")
-    used = {name: op for name, op, _ in interpolations(raw_compose)}
+    used = {name: op for name, op, _ in interpolations(raw_compose) + interpolations(raw_tls)}
     assert set(example) <= set(used), f"not read by compose.yaml: {set(example) - set(used)}"
     required = {name for name, op in used.items() if "?" in op}
     assert required <= set(example), "a required variable missing from .env.example"
@@ -711,3 +717,76 @@ def test_healthz_script_reports_the_service_it_is_named_for(status, expected, tm
             server.shutdown()
             server.server_close()
     assert result.returncode == expected, result.stderr
+
+
+# -- compose.tls.yaml: HTTPS by the gateway -------------------------------------------------
+
+class ComposeLoader(yaml.SafeLoader):
+    """YAML as compose reads it: `!override` and `!reset` mark how a value merges."""
+
+
+for _tag in ("!override", "!reset"):
+    ComposeLoader.add_constructor(_tag, lambda loader, node: (
+        loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node) if isinstance(node, yaml.MappingNode)
+        else loader.construct_scalar(node)))
+
+
+@pytest.fixture(scope="module")
+def raw_tls() -> dict:
+    return yaml.load(TLS_FILE.read_text(), ComposeLoader)  # a SafeLoader: no arbitrary objects
+
+
+@pytest.fixture(scope="module")
+def tls_gateway(raw_tls, dotenv) -> dict:
+    return interpolate(raw_tls, {**dotenv, "KITTEH_PORT": "443", "KITTEH_HTTP_PORT": "80"}
+                       )["services"]["gateway"]
+
+
+def test_tls_file_validates_and_replaces_the_single_port_by_https_and_http(raw_tls, dotenv,
+                                                                           tls_gateway):
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(raw_tls)]
+    assert errors == [], "\n".join(errors)
+    assert set(services_of(raw_tls)) == {"gateway"}
+    # Merged into compose.yaml's ports, "443:443" would sit beside "443:80": replaced instead.
+    assert re.search(r"^    ports: !override$", TLS_FILE.read_text(), re.MULTILINE)
+    assert tls_gateway["ports"] == ["443:443", "80:80"]
+    with pytest.raises(MissingVariable, match="KITTEH_HTTP_PORT"):
+        interpolate(raw_tls, dotenv)  # .env.example leaves it empty: HTTPS is opt-in
+
+
+def test_tls_file_names_only_known_variables_with_the_settings_defaults(raw_tls):
+    for variable in services_of(raw_tls)["gateway"]["environment"]:
+        assert variable in BY_NAME, variable
+    for name, op, arg in interpolations(raw_tls):
+        assert name in BY_NAME, name
+        if op == ":-":
+            assert arg == BY_NAME[name].default, (name, arg)
+
+
+def test_tls_templates_are_mounted_and_get_every_placeholder(container_env, tls_gateway):
+    env = {**container_env("gateway"),
+           **{key: str(value) for key, value in tls_gateway["environment"].items()}}
+    mounts = {m["target"]: m for m in tls_gateway["volumes"]}
+    for name in ("gateway-tls", "gateway-redirect"):
+        mount = mounts[f"{TEMPLATES_DIR}{name}.conf.template"]
+        assert mount["type"] == "bind" and mount["read_only"] is True
+        assert (REPO / mount["source"]).resolve() == nginx.TEMPLATES / f"{name}.conf.template"
+    for name in ("gateway", "gateway-tls", "gateway-redirect"):
+        template = (nginx.TEMPLATES / f"{name}.conf.template").read_text()
+        substituted = template_values(template, env)
+        assert set(substituted) == nginx.placeholders(template), name
+        assert all(value.strip() for key, value in substituted.items()
+                   if key not in OPTIONAL_PLACEHOLDERS), substituted
+    # The ports compose publishes are the ones nginx listens on, HTTP/2 on the TLS one.
+    assert env["KITTEH_LISTEN"] == "443 ssl http2" and env["KITTEH_HTTP_LISTEN"] == "80"
+    assert [p.split(":")[1] for p in tls_gateway["ports"]] == ["443", "80"]
+    # The certificate and key are in the read-only certs mount, kept out of git.
+    certs = mounts["/etc/kitteh/certs"]
+    assert certs["type"] == "bind" and certs["read_only"] is True
+    assert certs["source"] == "./certs" and "/certs/" in (REPO / ".gitignore").read_text()
+    for variable in ("KITTEH_TLS_CERT", "KITTEH_TLS_KEY"):
+        assert env[variable].startswith("/etc/kitteh/certs/"), variable
+    assert env["KITTEH_PORT"] == "443"  # what the redirect names

@@ -45,7 +45,7 @@ def test_every_variable_read_is_declared_and_documented():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr in ("raw", "text", "integer", "port", "flag", "url",
-                                           "directory") and node.args \
+                                           "directory", "choice") and node.args \
                     and isinstance(node.args[0], ast.Constant) \
                     and isinstance(node.args[0].value, str) \
                     and node.args[0].value.isupper():

@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from deploy.cli import maintenance
+from deploy.cli import backup, keys, maintenance
 
-SUBCOMMAND_MODULES = (maintenance,)
+SUBCOMMAND_MODULES = (maintenance, backup, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,13 +16,19 @@ from services.gallery.security import security_headers
 from shared.config import GalleryConfig
 from shared.db import pool_context
 from shared.http import error_middleware
+from shared.logs import request_id_middleware
+from shared.metrics import METRICS, ServiceMetrics, observe_requests
 from shared.storage import Storage
+from shared.urls import Urls
 
 TEMPLATES = Path(__file__).with_name("templates")
 
 
 def create_app(config: GalleryConfig) -> web.Application:
-    app = web.Application(middlewares=[security_headers, error_middleware(render_error)])
+    app = web.Application(middlewares=[request_id_middleware, observe_requests,
+                                       security_headers, error_middleware(render_error)])
+    # One registry per app (never prometheus-client's global one): see shared/metrics.py.
+    app[METRICS] = ServiceMetrics(config.storage_dir)
     app[CONFIG] = config
     app[STORAGE] = Storage(config.storage_dir)
     app[ASSETS] = AssetManifest.load(config.assets_url, config.assets_manifest)
@@ -35,6 +41,8 @@ def create_app(config: GalleryConfig) -> web.Application:
     )
     env.globals["asset_url"] = app[ASSETS].url
     env.globals["public_url"] = config.public_url
+    env.globals["urls"] = Urls.of(config)
+    env.globals["newest_on"] = config.newest  # KITTEH_NEWEST: the nav links to the grid
     app.cleanup_ctx.append(pool_context(config.database_url))
     setup_routes(app)
     return app

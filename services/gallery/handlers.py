@@ -14,10 +14,12 @@ from services.gallery.pages import home_context, image_context
 from shared.db import DB_POOL
 from shared.errors import BadRequest, NotFound
 from shared.formats import ACCEPTED_NAMES
+from shared.http import BEARER_CHALLENGE
 from shared.images import image_json
 from shared.naming import token_from_path
 from shared.queries import image_by_token, newest_images
 from shared.units import human_bytes
+from shared.urls import Urls
 
 HOME_COUNT = 24
 MAX_PAGE = 100
@@ -26,10 +28,17 @@ MAX_PAGE = 100
 @aiohttp_jinja2.template("index.html")
 async def home(request: web.Request) -> dict:
     before = _int_param(request, "before", None, 1, 2**62)  # "Load more" without JavaScript
-    images = await newest_images(request.app[DB_POOL], HOME_COUNT, before)
     config = request.app[CONFIG]
-    return home_context(images, config.limits, config.public_url,
-                        str(images[-1].id) if len(images) == HOME_COUNT else None, before=before)
+    images = await _newest(request, HOME_COUNT, before)
+    return home_context(images, config, str(images[-1].id) if len(images) == HOME_COUNT else None,
+                        before=before)
+
+
+async def _newest(request: web.Request, count: int, before: int | None) -> list:
+    """The Newest grid's images; none at all when KITTEH_NEWEST=off (no query either)."""
+    if not request.app[CONFIG].newest:
+        return []
+    return await newest_images(request.app[DB_POOL], count, before)
 
 
 async def upload_failed(request: web.Request) -> web.Response:
@@ -40,27 +49,35 @@ async def upload_failed(request: web.Request) -> web.Response:
     limits = request.app[CONFIG].limits
     code, message = upload_error(status, limits)
     retry = {"Retry-After": "60" if status == 429 else "5"} if status in (429, 503) else {}
+    if status == 401:
+        retry = {"WWW-Authenticate": BEARER_CHALLENGE}
     if request.headers.get("X-Kitteh-Format") == "json":
         return web.json_response({"error": {"code": code, "message": message}},
                                  status=status, headers=retry)
-    images = await newest_images(request.app[DB_POOL], HOME_COUNT, None)
+    images = await _newest(request, HOME_COUNT, None)
     response = aiohttp_jinja2.render_template("index.html", request, home_context(
-        images, limits, request.app[CONFIG].public_url, None, message), status=status)
+        images, request.app[CONFIG], None, message), status=status)
     response.headers.update(retry)
     return response
 
 
 def upload_error(status: int, limits) -> tuple[str, str]:
-    code = {400: "bad_request", 408: "too_slow", 413: "too_large", 415: "unsupported_image",
-            422: "over_limits", 429: "rate_limited"}.get(status, "busy")
+    code = {400: "bad_request", 401: "unauthorized", 408: "too_slow", 413: "too_large",
+            415: "unsupported_image", 422: "over_limits", 429: "rate_limited",
+            507: "storage_full"}.get(status, "busy")
     return code, {
-        400: "No image arrived. Choose a file, then press Upload.",
+        400: "No image arrived, or the form was not filled in as expected. Choose a file, "
+             "then press Upload.",
+        401: "This Kitteh takes uploads only with an upload key, and none (or a wrong or "
+             "revoked one) came with this one. Paste the key you were given into the "
+             "Upload key field, then upload again. No key? Ask whoever runs this Kitteh.",
         408: "The upload was too slow and timed out. Try again.",
         413: f"That file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.",
         415: f"That file is not an image Kitteh accepts ({ACCEPTED_NAMES}), or it is damaged.",
         422: f"That image is too big: at most {limits.max_side:,} pixels a side, "
              f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames.",
         429: "Too many uploads from your address. Wait a minute, then try again.",
+        507: "Kitteh's storage is full, so this picture was not kept. Try again later.",
     }.get(status, "Kitteh is busy right now. Try again in a moment.")
 
 
@@ -70,23 +87,26 @@ async def image_page(request: web.Request) -> web.Response:
     if image is None:
         raise NotFound("There is no kitty by that name.")
     return aiohttp_jinja2.render_template("image.html", request, image_context(
-        image, request.app[CONFIG].public_url, request.query, request.app[CONFIG].limits))
+        image, Urls.of(request.app[CONFIG]), request.query, request.app[CONFIG].limits))
 
 
 async def api_image(request: web.Request) -> web.Response:
     image = await image_by_token(request.app[DB_POOL], request.match_info["token"].lower())
     if image is None:
         raise NotFound("No image has that token.")
-    return web.json_response(image_json(image, request.app[CONFIG].public_url))
+    return web.json_response(image_json(image, Urls.of(request.app[CONFIG])))
 
 
 async def api_list(request: web.Request) -> web.Response:
+    if not request.app[CONFIG].newest:
+        raise NotFound("The list of images is turned off on this server (KITTEH_NEWEST=off); "
+                       "each image is still at /api/images/{token}.")
     limit = _int_param(request, "limit", 20, 1, MAX_PAGE)
     before = _int_param(request, "before", None, 1, 2**62)
     images = await newest_images(request.app[DB_POOL], limit, before)
-    prefix = request.app[CONFIG].public_url
+    urls = Urls.of(request.app[CONFIG])
     return web.json_response({
-        "images": [image_json(i, prefix) for i in images],
+        "images": [image_json(i, urls) for i in images],
         "next": str(images[-1].id) if len(images) == limit else None,
     })
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gallery.keys import ASSETS
+from services.gallery.keys import ASSETS, CONFIG
 
 
-def csp(asset_origin: str) -> str:
+def csp(asset_origin: str, files_origin: str = "") -> str:
+    """``files_origin``: KITTEH_FILES_URL, where every picture of a page comes from."""
     extra = f" {asset_origin}" if asset_origin else ""
+    images = f" {files_origin}" if files_origin else ""
     return (f"default-src 'self'; script-src 'self'{extra}; style-src 'self'{extra}; "
-            f"img-src 'self' data: blob:; connect-src 'self'; font-src 'self'{extra}; "
+            f"img-src 'self'{images} data: blob:; connect-src 'self'; font-src 'self'{extra}; "
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
@@ -20,6 +22,7 @@ async def security_headers(request: web.Request, handler) -> web.StreamResponse:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if (response.content_type or "").startswith("text/html"):
-        response.headers["Content-Security-Policy"] = csp(request.app[ASSETS].origin)
+        response.headers["Content-Security-Policy"] = csp(request.app[ASSETS].origin,
+                                                          request.app[CONFIG].files_url)
         response.headers.setdefault("X-Frame-Options", "DENY")
     return response

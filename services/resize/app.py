@@ -9,7 +9,9 @@ from aiohttp import web
 
 from services.resize.config import SweepConfig
 from services.resize.engine import PillowEngine, ResizeEngine
+from services.resize.expiry import EXPIRY_INTERVAL, expire
 from services.resize.keys import CONFIG, ENGINE, STOPPING, STORAGE, SWEEP_SOON, WORKERS
+from services.resize.metrics import RESIZE_METRICS, MeasuredEngine, ResizeMetrics
 from services.resize.periodic import mark_stopping, periodic
 from services.resize.reconciler import reconcile
 from services.resize.routes import setup_routes
@@ -19,6 +21,8 @@ from shared.config import ResizeConfig
 from shared.db import DB_POOL, pool_context
 from shared.http import error_middleware
 from shared.imaging import configure_pillow
+from shared.logs import request_id_middleware
+from shared.metrics import METRICS, ServiceMetrics, observe_requests
 from shared.storage import Storage
 
 
@@ -26,11 +30,18 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
                run_reconciler: bool = True, sweep: SweepConfig | None = None) -> web.Application:
     """``sweep``: run the volume sweeper periodically (``python -m services.resize`` does;
     tests that share one database between apps on different volumes must not)."""
-    app = web.Application(middlewares=[error_middleware()])
+    app = web.Application(middlewares=[request_id_middleware, observe_requests,
+                                       error_middleware()])
     app[CONFIG] = config
     app[STORAGE] = Storage(config.storage_dir)
-    app[ENGINE] = engine or PillowEngine(max_animation_work=config.max_animation_work)
     app[WORKERS] = Workers(config.workers, config.queue)
+    # One registry per app (never prometheus-client's global one): see shared/metrics.py.
+    app[METRICS] = ServiceMetrics(config.storage_dir)
+    app[RESIZE_METRICS] = ResizeMetrics(app[METRICS].registry, app[WORKERS])
+    app[METRICS].on_scrape.append(app[RESIZE_METRICS].refresh_backlog)
+    app[ENGINE] = MeasuredEngine(
+        engine or PillowEngine(max_animation_work=config.max_animation_work),
+        app[RESIZE_METRICS])
     app[STOPPING] = asyncio.Event()
     app[SWEEP_SOON] = asyncio.Event()
     configure_pillow(config.max_pixels)
@@ -41,6 +52,7 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app.cleanup_ctx.append(app[WORKERS].lifetime)
     if run_reconciler:
         app.cleanup_ctx.append(periodic("reconciler", config.reconcile_interval, reconcile))
+        app.cleanup_ctx.append(periodic("expiry", EXPIRY_INTERVAL, expire))
     if sweep is not None and sweep.interval > 0:
         app.cleanup_ctx.append(periodic("sweeper", sweep.interval,
                                         sweep_pass(sweep.temp_max_age), wake=SWEEP_SOON))

@@ -7,6 +7,7 @@ touching the handlers. Engines are plain blocking code: the service runs them in
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ class RenderedVariant:
     width: int
     height: int
     data: bytes
+    seconds: float = 0.0  # resize and encode; for the first (largest), the decode as well
 
 
 class ResizeEngine(Protocol):
@@ -81,6 +83,7 @@ class PillowEngine:
 
     def render(self, source: Path, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
+        started = time.perf_counter()
         with Image.open(source, formats=list(fmt.pillow_names)) as img:
             frames = getattr(img, "n_frames", 1)
             out = variant_format(fmt, frames > 1)
@@ -119,8 +122,11 @@ class PillowEngine:
                 elif current.size != (spec.width, spec.height):
                     current = current.resize((spec.width, spec.height),
                                              Image.Resampling.LANCZOS)
-                rendered.append(RenderedVariant(spec.kind, spec.width, spec.height,
-                                                self._encode(current, out, icc)))
+                data = self._encode(current, out, icc)
+                now = time.perf_counter()
+                rendered.append(RenderedVariant(spec.kind, spec.width, spec.height, data,
+                                                now - started))
+                started = now
             return rendered
 
     def _animated(self, img: ImageFile.ImageFile, specs: Sequence[VariantSpec],
@@ -140,8 +146,10 @@ class PillowEngine:
                 return frame
             return frame.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
 
+        started = time.perf_counter()
         data = render_animation(img, specs, prepare, self.webp_quality)
-        return [RenderedVariant(s.kind, s.width, s.height, data[s.kind]) for s in specs]
+        share = (time.perf_counter() - started) / len(specs)  # one pass made them all
+        return [RenderedVariant(s.kind, s.width, s.height, data[s.kind], share) for s in specs]
 
     def _encode(self, img: Image.Image, fmt: Format, icc: bytes | None) -> bytes:
         out = io.BytesIO()

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from services.resize.keys import STOPPING
+from services.resize.metrics import RESIZE_METRICS
 from shared.db import DATABASE_UNAVAILABLE
 
 log = logging.getLogger("kitteh.resize")
@@ -56,14 +57,18 @@ async def _loop(app: web.Application, name: str, interval: float, run_pass: Pass
                 wake: web.AppKey[asyncio.Event] | None) -> None:
     stopping = app[STOPPING]
     woken = app[wake] if wake is not None else asyncio.Event()
+    runs = app[RESIZE_METRICS].background_runs
     while not stopping.is_set():
         woken.clear()
         try:
             await run_pass(app)
+            runs.labels(name, "ok").inc()
         except DATABASE_UNAVAILABLE as error:  # Postgres restarting: the next pass retries
+            runs.labels(name, "database_unavailable").inc()
             log.warning("%s: database unavailable (%r); retrying in %g s", name, error,
                         interval)
         except Exception:
+            runs.labels(name, "failed").inc()
             log.exception("%s: pass failed", name)
         await _sleep(interval, stopping, woken)
 

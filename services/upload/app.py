@@ -9,21 +9,30 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
+from services.upload.metrics import UPLOAD_METRICS, UploadMetrics
 from services.upload.resize_client import resize_session
 from services.upload.routes import setup_routes
 from shared.config import UploadConfig
 from shared.db import pool_context
 from shared.http import error_middleware
 from shared.imaging import configure_pillow
+from shared.logs import request_id_middleware
+from shared.metrics import METRICS, ServiceMetrics, observe_requests
 from shared.storage import Storage
 
 
 def create_app(config: UploadConfig) -> web.Application:
+    # One registry per app (never prometheus-client's global one): see shared/metrics.py.
+    metrics = ServiceMetrics(config.storage_dir)
+    upload_metrics = UploadMetrics(metrics.registry)
     # The gateway enforces the byte limit too; this is the same limit for direct callers.
     app = web.Application(
-        middlewares=[error_middleware()],
+        middlewares=[request_id_middleware, observe_requests,
+                     error_middleware(on_error=upload_metrics.refused)],
         client_max_size=config.limits.max_upload_bytes + 1024 * 1024,
     )
+    app[METRICS] = metrics
+    app[UPLOAD_METRICS] = upload_metrics
     app[CONFIG] = config
     app[STORAGE] = Storage(config.storage_dir)
     configure_pillow(config.limits.max_pixels)

@@ -14,12 +14,14 @@ import hashlib
 import logging
 import secrets
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
 from services.upload.filenames import stored_filename
+from services.upload.options import UploadOptions
 from services.upload.prepare import PreparedImage, prepare_image
 from services.upload.receive import ReceivedFile
 from shared.config import Limits
@@ -27,6 +29,7 @@ from shared.db import DATABASE_UNAVAILABLE
 from shared.images import ImageRecord
 from shared.naming import candidate_name, token_for
 from shared.queries import image_by_sha256, image_by_token
+from shared.removal import remove_image
 from shared.storage import Storage, storage_key
 from shared.variants import variant_specs
 
@@ -36,8 +39,10 @@ NAME_ATTEMPTS = 40  # the number suffix grows with each attempt, so this is neve
 
 INSERT_IMAGE = """
     INSERT INTO images (token, name, sha256, storage_key, filename, content_type,
-                        width, height, bytes, frames, delete_token_hash)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                        width, height, bytes, frames, delete_token_hash,
+                        key_id, visibility, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+            now() + make_interval(secs => $14::int))
     ON CONFLICT DO NOTHING
     RETURNING id
 """
@@ -46,6 +51,14 @@ INSERT_VARIANTS = """
     SELECT $1, kind, width, height
       FROM unnest($2::text[], $3::int[], $4::int[]) AS v(kind, width, height)
 """
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Who sent the upload and how it is to be shown: the key, visibility and expiry."""
+
+    key_id: int | None = None
+    options: UploadOptions = field(default_factory=UploadOptions)
 
 
 @dataclass(frozen=True)
@@ -61,21 +74,38 @@ def hash_delete_token(token: str) -> bytes:
 
 async def ingest(
     pool: asyncpg.Pool, storage: Storage, limits: Limits, received: ReceivedFile,
-    image_workers: Executor,
+    image_workers: Executor, placement: Placement = Placement(),
 ) -> IngestResult:
     loop = asyncio.get_running_loop()
     prepared: PreparedImage | None = None
     try:
         existing = await image_by_sha256(pool, received.sha256)
-        if existing is not None:
+        if existing is not None and _expired(existing):
+            # Gone for every reader already; the expiry job has not come by yet. Remove it
+            # now so that these bytes become a new image rather than a dead link.
+            await _remove_expired(pool, storage, existing.id)
+        elif existing is not None:
             return IngestResult(existing, created=False, delete_token=None)
         prepared = await loop.run_in_executor(image_workers, prepare_image, received.path,
                                               storage, limits)
-        return await _record(pool, storage, received, prepared)
+        return await _record(pool, storage, received, prepared, placement)
     finally:
         # Placed files have been renamed away; anything still here was refused or a duplicate.
         leftovers = [received.path] + ([prepared.path] if prepared else [])
         await loop.run_in_executor(None, _remove, leftovers)
+
+
+def _expired(image: ImageRecord) -> bool:
+    return image.expires_at is not None and image.expires_at <= datetime.now(UTC)
+
+
+async def _remove_expired(pool: asyncpg.Pool, storage: Storage, image_id: int) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT id, storage_key FROM images WHERE id = $1 AND expires_at <= now()"
+            " FOR UPDATE", image_id)
+        if row is not None:
+            await remove_image(conn, storage, row["id"], row["storage_key"])
 
 
 def _remove(paths: list[Path]) -> None:
@@ -84,7 +114,8 @@ def _remove(paths: list[Path]) -> None:
 
 
 async def _record(
-    pool: asyncpg.Pool, storage: Storage, received: ReceivedFile, prepared: PreparedImage
+    pool: asyncpg.Pool, storage: Storage, received: ReceivedFile, prepared: PreparedImage,
+    placement: Placement,
 ) -> IngestResult:
     loop = asyncio.get_running_loop()
     info = prepared.info
@@ -95,7 +126,8 @@ async def _record(
     try:
         async with pool.acquire() as conn, conn.transaction():
             image_id, token = await _insert_named(conn, received.sha256, prepared, key,
-                                                  filename, hash_delete_token(delete_token))
+                                                  filename, hash_delete_token(delete_token),
+                                                  placement)
             if image_id is None:  # the same bytes were committed by a concurrent upload
                 existing = await image_by_sha256(conn, received.sha256)
                 assert existing is not None
@@ -120,15 +152,17 @@ async def _record(
     return IngestResult(image, created=True, delete_token=delete_token)
 
 
-async def _insert_named(conn, sha256, prepared, key, filename, token_hash):
+async def _insert_named(conn, sha256, prepared, key, filename, token_hash, placement):
     """Insert with a fresh name until the unique index accepts one (no check-then-insert)."""
     info = prepared.info
+    options = placement.options
     for attempt in range(NAME_ATTEMPTS):
         name = candidate_name(attempt)
         token = token_for(name)
         image_id = await conn.fetchval(
             INSERT_IMAGE, token, name, sha256, key, filename, info.format.content_type,
-            info.width, info.height, prepared.size, info.frames, token_hash)
+            info.width, info.height, prepared.size, info.frames, token_hash,
+            placement.key_id, options.visibility, options.expires_in)
         if image_id is not None:
             return image_id, token
         if await conn.fetchval("SELECT 1 FROM images WHERE sha256 = $1", sha256):

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from services.upload.keys import CONFIG, RESIZE_SESSION
+from shared.logs import REQUEST_ID, REQUEST_ID_HEADER
 
 log = logging.getLogger("kitteh.upload")
 
@@ -23,9 +24,12 @@ async def resize_session(app: web.Application) -> AsyncIterator[None]:
 
 async def request_variants(app: web.Application, token: str) -> bool:
     """Ask resize to make the variants now. Failure is not the uploader's problem: the
-    variants stay pending and are made by the reconciler or on first request."""
+    variants stay pending and are made by the reconciler or on first request. The request
+    id goes along, so resize's log lines for this work carry the upload's id."""
+    request_id = REQUEST_ID.get()
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
     try:
-        async with app[RESIZE_SESSION].post(f"variants/{token}") as response:
+        async with app[RESIZE_SESSION].post(f"variants/{token}", headers=headers) as response:
             if response.status == 200:
                 return True
             log.warning("resize answered %s for %s", response.status, token)

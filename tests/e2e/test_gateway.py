@@ -157,3 +157,13 @@ async def test_every_part_is_healthy(http, stack):
     # Readiness reports name database errors and paths: not published through the gateway.
     async with http.get(f"{stack.url}/readyz") as response:
         assert response.status == 404
+
+
+async def test_without_tls_or_a_files_url_any_host_serves_everything_and_no_hsts(http, stack):
+    body = await upload(http, stack, photo("j03_seeding.jpg"))
+    for path in ("/", body["page_url"], body["original"]["url"], body["download_url"]):
+        for host in ("127.0.0.1", "cats.example", "images.example"):
+            async with http.get(f"{stack.url}{path}", headers={"Host": host}) as response:
+                assert response.status == 200, (path, host)
+                # HSTS only over HTTPS: over plain HTTP it would be ignored, and misleading.
+                assert "Strict-Transport-Security" not in response.headers, path

@@ -1,4 +1,4 @@
-"""The runner's own promises: clean stop, restart with data kept, a dying child reported."""
+"""The runner's own promises: clean stop, restart with data kept, a bad start reported."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -49,19 +52,41 @@ def test_stop_leaves_nothing_and_restart_keeps_data():
     for pid in (*pids.values(), postgres_pid):
         assert not alive(pid)
     assert not (data_dir / "postgres/data/postmaster.pid").exists()
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
-def test_a_dying_child_is_reported_and_the_runner_exits_nonzero():
+def test_a_child_dying_while_starting_stops_the_runner_with_its_log():
+    """Before the stack is up a death is a bad setting, which restarting would not fix: the
+    runner says so and exits non-zero. (Deaths after that are healed:
+    tests/reliability/test_supervision.py.)"""
     data_dir = open_dir("kitteh-runner-") / "var"
-    running = RunningStack(data_dir, stack_env(data_dir))
-    running.start()
-    os.kill(running.child_pids()["gallery"], signal.SIGKILL)
-    running.process.wait(30)
+    running = RunningStack(data_dir, stack_env(data_dir, KITTEH_RESIZE_QUEUE="-1"))
+    with pytest.raises(RuntimeError, match="did not come up"):
+        running.start()
     assert running.stop() == 1
     output = "".join(running.output)
-    assert "gallery exited with status" in output
-    assert "last lines of" in output
+    assert "resize exited with status 2 while starting" in output
+    assert "KITTEH_RESIZE_QUEUE" in output  # the log tail names the bad setting
     assert not any(alive(pid) for pid in running.child_pids().values())
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_a_second_runner_is_refused_and_leaves_the_first_ones_lock():
+    data_dir = open_dir("kitteh-runner-") / "var"
+    env = stack_env(data_dir)
+    first = RunningStack(data_dir, env)
+    first.start()
+    try:
+        kitteh = Path(sys.executable).with_name("kitteh")  # `kitteh run`, the console script
+        second = subprocess.run([str(kitteh), "run"], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 1
+        assert f"another runner (pid {first.process.pid}) is using" in second.stderr
+        lock = data_dir / "run" / "runner.lock"
+        assert lock.read_text().strip() == str(first.process.pid)
+    finally:
+        assert first.stop() == 0
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 def upload_photo(base_url: str, path) -> dict:

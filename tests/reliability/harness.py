@@ -31,6 +31,7 @@ from deploy.processes import Child
 from deploy.runner import Stack
 from deploy.runner_config import RunnerConfig
 from shared.formats import BY_CONTENT_TYPE, variant_format
+from tests import leaks
 from tests.stack import RunningStack, stack_env
 from tests.support import file_form, open_dir, photo
 
@@ -124,6 +125,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> ServiceProcess:
+        leaks.started(self)  # stopped at the test's teardown if the test does not
         self.child.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -146,6 +148,7 @@ class ServiceProcess:
         return self.child.process.wait(timeout)
 
     def stop(self) -> None:
+        leaks.stopped(self)
         self.child.stop(timeout=20)
 
     def kill(self) -> None:

@@ -68,16 +68,38 @@
 
   // ---- delete, for the uploader's browser only -----------------------------------------------
 
+  // A deletion link (ShareX's DeletionURL: this page with #delete=<delete_token>) hands this
+  // browser the token; it leaves the address bar at once, so it is not shared by accident.
   const key = `kitteh:delete:${token}`;
-  let secret = null;
-  try { secret = localStorage.getItem(key); } catch { /* storage disabled */ }
-  if (!secret) return;
-
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get("delete");
+  if (fromLink) {
+    try { localStorage.setItem(key, fromLink); } catch { /* storage disabled */ }
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  let secret = fromLink;
+  try { secret = localStorage.getItem(key) || fromLink; } catch { /* storage disabled */ }
   const owner = document.getElementById("owner");
   const button = document.getElementById("delete");
   const dialog = document.getElementById("confirm-delete");
   const problem = document.getElementById("delete-error");
-  owner.hidden = false;
+  if (secret) {
+    owner.hidden = false;
+  } else {
+    // An admin's browser (it kept an admin upload key) may delete any picture: ask the
+    // server whether the kept key is one; the server decides again on the delete itself.
+    let uploadKey = null;
+    try { uploadKey = localStorage.getItem("kitteh:upload-key"); } catch { /* storage disabled */ }
+    if (!uploadKey) return;
+    fetch("/api/keys/me", { headers: { Authorization: `Bearer ${uploadKey}`, Accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((me) => {
+        if (!me || !me.admin) return;
+        secret = uploadKey;
+        owner.querySelector("p").textContent = `You moderate this Kitteh (admin key “${me.name}”), so you can delete this picture.`;
+        owner.hidden = false;
+      })
+      .catch(() => {});
+  }
 
   button.addEventListener("click", () => {
     problem.hidden = true;
@@ -90,7 +112,12 @@
   });
 
   function forget() {
+    if (secret !== readDeleteToken()) return; // an admin key is not this picture's to forget
     try { localStorage.removeItem(key); } catch { /* storage disabled */ }
+  }
+
+  function readDeleteToken() {
+    try { return localStorage.getItem(key) || fromLink; } catch { return fromLink; }
   }
 
   function show(message) {

@@ -12,6 +12,50 @@
   const tileTemplate = document.getElementById("tile-template");
   const PARALLEL = 3; // uploads on the wire at once; the rest wait their turn
   const olderPage = new URLSearchParams(location.search).has("before");
+  const unlisted = document.getElementById("unlisted");
+  const expiresIn = document.getElementById("expires-in");
+
+  // ---- the upload key (KITTEH_UPLOADS=keys): asked once, then kept in this browser ---------
+
+  const KEY_STORE = "kitteh:upload-key";
+  const keyInput = document.getElementById("upload-key");
+  const keyRow = document.getElementById("key-row");
+  const forgetKey = document.getElementById("forget-key");
+  const readKey = () => { try { return localStorage.getItem(KEY_STORE); } catch { return null; } };
+  function showKeyField(show) {
+    if (!keyInput) return;
+    keyInput.hidden = !show;
+    keyInput.required = show;
+    keyRow.querySelector("label").hidden = !show;
+    keyRow.querySelector(".key-help").hidden = !show;
+    forgetKey.hidden = show;
+  }
+  function keepKey(key) { try { localStorage.setItem(KEY_STORE, key); } catch { /* private mode */ } showKeyField(false); }
+  function dropKey() { try { localStorage.removeItem(KEY_STORE); } catch { /* private mode */ } showKeyField(true); }
+  // The key sent with uploads: the one kept, else the one typed; null when none is needed.
+  const currentKey = () => readKey() || (keyInput && keyInput.value.trim()) || null;
+  // The ShareX file carries the key when asked with one: fetch it with the kept key.
+  const sharex = document.getElementById("sharex-link");
+  if (sharex && keyInput) {
+    sharex.addEventListener("click", async (event) => {
+      const key = readKey();
+      if (!key) return; // no key kept yet: the plain file, without one
+      event.preventDefault();
+      const response = await fetch(sharex.href, { headers: { Authorization: `Bearer ${key}` } });
+      if (!response.ok) return;
+      const save = document.createElement("a");
+      save.href = URL.createObjectURL(await response.blob());
+      save.download = "kitteh.sxcu";
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(save.href), 10_000);
+    });
+  }
+  if (keyInput) {
+    showKeyField(!readKey());
+    forgetKey.addEventListener("click", () => { dropKey(); keyInput.value = ""; keyInput.focus(); });
+  }
 
   // The limits in force, as the server publishes them (GET /api/limits); the numbers the
   // page was rendered with stand in if that request fails.
@@ -38,12 +82,15 @@
     return `${bytes} bytes`;
   }
   const count = (n) => Number(n).toLocaleString("en");
-  const CODE_BY_STATUS = { 400: "bad_request", 408: "too_slow", 413: "too_large", 415: "unsupported_image",
-                           422: "over_limits", 429: "rate_limited", 502: "busy", 503: "busy", 504: "busy" };
-  const RETRYABLE = new Set(["too_slow", "rate_limited", "busy", "network"]);
+  const CODE_BY_STATUS = { 400: "bad_request", 401: "unauthorized", 408: "too_slow", 413: "too_large", 415: "unsupported_image",
+                           422: "over_limits", 429: "rate_limited", 502: "busy", 503: "busy", 504: "busy",
+                           507: "storage_full" };
+  const RETRYABLE = new Set(["too_slow", "rate_limited", "busy", "network", "unauthorized", "no_key"]);
 
   function message(code, serverMessage) {
     switch (code) {
+      case "unauthorized": return "This upload key was not accepted (mistyped or revoked). Paste a valid key, then try again.";
+      case "no_key": return "Paste your upload key first: this Kitteh takes uploads with a key only.";
       case "too_large": return `Too large: the limit is ${size(limits.max_upload_bytes)}.`;
       case "unsupported_image": return `Not an image Kitteh can read. Choose a ${formats} picture.`;
       case "over_limits":
@@ -51,6 +98,7 @@
                `${oneDecimal(limits.max_pixels / 1e6)} megapixels and ${count(limits.max_frames)} frames.`;
       case "rate_limited": return "Too many uploads in a short time. Wait a minute, then try again.";
       case "busy": return "Kitteh is busy right now. Try again in a moment.";
+      case "storage_full": return "Kitteh's storage is full, so this picture was not kept. Try again later.";
       case "too_slow": return "The upload was too slow and timed out. Try again.";
       case "network": return "The connection was lost. Check your network and try again.";
       case "empty": return "This file is empty.";
@@ -154,6 +202,7 @@
     if (file.size === 0) return "empty";
     if (file.type && !file.type.startsWith("image/")) return "not_image";
     if (file.size > limits.max_upload_bytes) return "too_large";
+    if (keyInput && !currentKey()) return "no_key";
     return null;
   }
 
@@ -185,12 +234,18 @@
     const { file, ui } = job;
     running += 1;
     setState(ui, "uploading", "Uploading");
+    // Options before the file: the server checks them before it stores a byte.
     const data = new FormData();
+    if (unlisted && unlisted.checked) data.append("visibility", "unlisted");
+    if (expiresIn && expiresIn.value) data.append("expires_in", expiresIn.value);
     data.append("file", file, file.name);
+    const key = currentKey();
+    if (keyInput && !key) { running -= 1; fail(ui, "no_key"); pump(); return; }
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/images");
     xhr.responseType = "json";
     xhr.setRequestHeader("Accept", "application/json");
+    if (key) xhr.setRequestHeader("Authorization", `Bearer ${key}`);
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) showProgress(ui, e.loaded, e.total);
     });
@@ -201,9 +256,11 @@
       const body = xhr.response;
       if ((xhr.status === 200 || xhr.status === 201) && body && body.token) {
         if (body.delete_token) remember(body);
+        if (keyInput && key) keepKey(key);
         succeed(ui, body, xhr.status === 201);
-        addTile(body, true);
+        if (body.visibility !== "unlisted") addTile(body, true);
       } else {
+        if (xhr.status === 401 && keyInput) dropKey();
         const error = (body && body.error) || {};
         fail(ui, error.code || CODE_BY_STATUS[xhr.status] || "unknown", error.message);
       }
@@ -300,7 +357,7 @@
     input.value = "";
   });
   form.addEventListener("click", (event) => {
-    if (!event.target.closest("a, button, label, input")) input.click();
+    if (!event.target.closest("a, button, label, input, select")) input.click();
   });
 
   let depth = 0;

@@ -1,0 +1,101 @@
+"""backup/restore against a DATABASE_URL server (the compose-like case) and the one race a
+running backup has: an image deleted between the dump's snapshot and the file copy."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import urllib.parse
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from deploy import backups
+from deploy.installation import CommandError, Installation
+from tests.support import file_form, image_bytes
+
+
+def other_database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def wait_ready(db, count: int) -> None:
+    for _ in range(200):
+        if await db.fetchval("SELECT count(*) FROM variants WHERE state <> 'ready'") == 0 \
+                and await db.fetchval("SELECT count(*) FROM images") == count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("variants not ready")
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "tmp" not in p.relative_to(root).parts}
+
+
+@pytest.fixture
+async def empty_database(database_url, db):
+    name = f"kitteh_restore_{secrets.token_hex(4)}"
+    await db.execute(f"CREATE DATABASE {name}")
+    yield other_database(database_url, name)
+    await db.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+async def test_backup_and_restore_through_database_url(upload_client, db, database_url,
+                                                        storage_dir, empty_database,
+                                                        tmp_path, monkeypatch):
+    tokens = []
+    for shade in (10, 90, 170):
+        response = await upload_client.post("/api/images", data=_form(shade))
+        assert response.status == 201
+        tokens.append((await response.json())["token"])
+    await wait_ready(db, 3)
+    gone = await db.fetchval("SELECT storage_key FROM images WHERE token = $1", tokens[0])
+
+    # The race, made certain: the image is deleted (its files removed) after the snapshot
+    # was taken and before its directory is copied.
+    copy = backups._copy_image_dirs
+
+    def deleted_meanwhile(storage, files, keys):
+        shutil.rmtree(storage / gone[:2] / gone)
+        return copy(storage, files, keys)
+
+    monkeypatch.setattr(backups, "_copy_image_dirs", deleted_meanwhile)
+    source = Installation(tmp_path / "unused", database_url, storage_dir)
+    manifest = await asyncio.to_thread(backups.backup, source, tmp_path / "backup")
+    assert manifest["database"]["images"] == 3
+    assert manifest["files"]["images"] == 2
+    assert manifest["deleted_during_backup"] == [gone]
+    assert not (tmp_path / "backup" / "files" / gone[:2] / gone).exists()
+
+    target = Installation(tmp_path / "unused", empty_database, tmp_path / "restored")
+    done = await asyncio.to_thread(backups.restore, target, tmp_path / "backup")
+    assert done["images"] == 2
+    restored = await asyncpg.connect(empty_database)
+    try:
+        assert sorted(await restored.fetch("SELECT token FROM images ORDER BY token")) == \
+            sorted(await db.fetch("SELECT token FROM images WHERE storage_key <> $1 "
+                                  "ORDER BY token", gone))
+        assert await restored.fetchval("SELECT count(*) FROM variants WHERE state = 'ready'") \
+            == await db.fetchval("SELECT count(*) FROM variants v JOIN images i "
+                                 "ON i.id = v.image_id WHERE i.storage_key <> $1", gone)
+    finally:
+        await restored.close()
+    assert tree(tmp_path / "restored") == tree(storage_dir)
+
+    # Never into something that holds data: neither the database nor the volume.
+    with pytest.raises(CommandError, match="already has tables"):
+        backups.restore(Installation(tmp_path / "u", empty_database, tmp_path / "new"),
+                        tmp_path / "backup")
+    with pytest.raises(CommandError, match="is not empty"):
+        backups.restore(target, tmp_path / "backup")
+    with pytest.raises(CommandError, match="is not empty"):
+        backups.backup(source, tmp_path / "backup")
+
+
+def _form(shade: int):
+    return file_form(image_bytes("PNG", size=(120, 80), color=(shade, 40, 200)), "c.png",
+                     "image/png")
