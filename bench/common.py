@@ -115,7 +115,9 @@ def photos(extra_dirs: Sequence[str] = ()) -> list[Path]:
     if missing:
         raise SystemExit(f"bench: photo directory {missing[0]} is missing (set KITTEH_PHOTOS "
                          "or pass directories)")
-    suffixes = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
+    from shared.formats import FORMATS
+
+    suffixes = {f".{e}" for f in FORMATS for e in f.extensions}
     measured = [PHOTOS / name for name in MEASURED_PHOTOS if (PHOTOS / name).is_file()]
     found = measured or [p for p in PHOTOS.rglob("*") if p.suffix.lower() in suffixes]
     return sorted([*found, *(p for d in dirs[1:] for p in d.rglob("*")

@@ -50,7 +50,7 @@ from bench.common import (
 )
 from bench.delivery import delivery_tables
 from services.resize.engine import PillowEngine
-from shared.formats import BY_PILLOW_NAME, Format
+from shared.formats import FORMATS, Format, register_plugins, variant_format
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
 from shared.variants import VariantSpec, variant_specs
 
@@ -71,10 +71,21 @@ class Photo:
     width: int  # as displayed (EXIF orientation applied)
     height: int
     specs: list[VariantSpec]
+    frames: int = 1
 
     @property
     def megapixels(self) -> float:
         return self.width * self.height / 1e6
+
+    @property
+    def out_ext(self) -> str:
+        """What Kitteh writes its variants as (animated WebP for an animated GIF)."""
+        return variant_format(self.fmt, self.frames > 1).extension
+
+    @property
+    def magick_input(self) -> list[str]:
+        """An animation's frames are composed first (-coalesce), as Pillow hands them over."""
+        return [str(self.path), "-coalesce"] if self.frames > 1 else [str(self.path)]
 
 
 Outputs = dict[str, bytes]  # variant kind -> encoded file
@@ -84,16 +95,17 @@ Method = Callable[[Photo, Path], Outputs]
 def load_photo(path: Path) -> Photo | None:
     try:
         with Image.open(path) as img:
-            fmt = BY_PILLOW_NAME.get(img.format or "")
-            orientation = img.getexif().get(ORIENTATION_TAG, 1)
+            fmt = next((f for f in FORMATS if img.format in f.pillow_names), None)
+            orientation = img.getexif().get(ORIENTATION_TAG, 1) if img.format != "HEIF" else 1
             width, height = img.size
+            frames = getattr(img, "n_frames", 1)
     except OSError:
         return None
     if fmt is None:
         return None
     if orientation in SWAPS_AXES:
         width, height = height, width
-    return Photo(path, fmt, width, height, variant_specs(width, height))
+    return Photo(path, fmt, width, height, variant_specs(width, height), frames)
 
 
 # -- the methods ---------------------------------------------------------------------------
@@ -102,9 +114,9 @@ def imagemagick_original(convert: Path) -> Method:
     """One ``convert`` per size, as the Phoenix app's Mogrify calls did: each decodes the
     whole original."""
     def run(photo: Photo, work: Path) -> Outputs:
-        ext = photo.fmt.variant_extension
+        ext = photo.out_ext
         for spec in photo.specs:
-            subprocess.run([str(convert), str(photo.path), "-auto-orient",
+            subprocess.run([str(convert), *photo.magick_input, "-auto-orient",
                             "-resize", f"{spec.width}x{spec.height}!",
                             "-quality", str(QUALITY), str(work / f"{spec.kind}.{ext}")],
                            check=True, env=MAGICK_ENV, stderr=subprocess.DEVNULL)
@@ -115,7 +127,7 @@ def imagemagick_original(convert: Path) -> Method:
 def imagemagick_chain(convert: Path) -> Method:
     """ImageMagick at its best from the command line: shrink-on-load, one decode, a chain."""
     def run(photo: Photo, work: Path) -> Outputs:
-        ext = photo.fmt.variant_extension
+        ext = photo.out_ext
         first = photo.specs[0]
         hint = ["-define", f"jpeg:size={first.width}x{first.height}"] \
             if photo.fmt.pillow_name == "JPEG" else []
@@ -124,7 +136,7 @@ def imagemagick_chain(convert: Path) -> Method:
             steps += ["-resize", f"{spec.width}x{spec.height}!"]
             target = str(work / f"{spec.kind}.{ext}")
             steps += ["-write", target] if i < len(photo.specs) - 1 else [target]
-        subprocess.run([str(convert), *hint, str(photo.path), "-auto-orient",
+        subprocess.run([str(convert), *hint, *photo.magick_input, "-auto-orient",
                         "-quality", str(QUALITY), *steps], check=True, env=MAGICK_ENV,
                        stderr=subprocess.DEVNULL)
         return {s.kind: (work / f"{s.kind}.{ext}").read_bytes() for s in photo.specs}
@@ -376,6 +388,40 @@ def encoder_table(group: list[Photo], repeat: int) -> None:
           rows)
 
 
+def new_formats(jpegs: list[Photo], methods: dict[str, Method], repeat: int, work: Path,
+                engine: str) -> bool:
+    """HEIC (Debian's heif-enc), AVIF (Pillow) and a 24-frame GIF made from the JPEG photos,
+    against ImageMagick in the same run (it reads HEIC and AVIF through libheif). The GIF's
+    outputs are animated WebP for both; its PSNR compares first frames, lossy WebP against a
+    lossless PNG, so its quality table is information and not a check."""
+    heif_enc = require("heif-enc")["heif-enc"]
+    made = work / "new-formats"
+    made.mkdir()
+    for photo in jpegs[:2]:
+        with Image.open(photo.path) as img:
+            upright = ImageOps.exif_transpose(img).convert("RGB")
+        heic = made / f"{photo.path.stem}.heic"
+        subprocess.run([str(heif_enc), "-q", "50", str(photo.path), "-o", str(heic)],
+                       check=True, capture_output=True)
+        upright.save(made / f"{photo.path.stem}.avif", quality=60, speed=8)
+    with Image.open(jpegs[0].path) as img:
+        still = ImageOps.exif_transpose(img).convert("RGB").resize((480, 270))
+    frames = [still.rotate(i * 15) for i in range(24)]
+    frames[0].save(made / "cat.gif", save_all=True, append_images=frames[1:], duration=60,
+                   loop=0)
+    found = [p for p in map(load_photo, sorted(made.iterdir())) if p is not None]
+    chosen = {k: v for k, v in methods.items() if k != "bare Pillow cascade"}
+    ok = True
+    for title, group in (("HEIC", [p for p in found if p.fmt.name == "HEIC"]),
+                         ("AVIF", [p for p in found if p.fmt.name == "AVIF"]),
+                         ("animated GIF (24 frames, 480×270)",
+                          [p for p in found if p.fmt.name == "GIF"])):
+        good, _, _ = report(title, group, chosen, repeat, work, "ImageMagick, original app",
+                            None, engine)
+        ok = ok and (good or title.startswith("animated"))
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.resize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -388,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     convert = require("convert")["convert"]
     cpu = pin_one_core()
     Image.MAX_IMAGE_PIXELS = None  # our own photos; the service keeps its limit
+    register_plugins()
     found = [p for p in map(load_photo, photos(args.dirs)) if p is not None]
     jpegs = [p for p in found if p.fmt.pillow_name == "JPEG"]
     others = [p for p in found if p.fmt.pillow_name != "JPEG"]
@@ -419,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
                              "ImageMagick, original app", None, engine)
             ok = ok and good
         encoder_table(jpegs, args.repeat)
+        ok = new_formats(jpegs, methods, args.repeat, work, engine) and ok
         # Every (size, format) of an upload against these three variants; bytes at equal SSIM.
         delivery_tables(jpegs, max(1, args.repeat // 3))
 

@@ -7,16 +7,20 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from shared.formats import mime_types
+
 TEMPLATES = Path(__file__).resolve().parent / "nginx"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
-# The official image includes /etc/nginx/mime.types; the runner carries the few it serves.
-MIME_TYPES = """
-    types {
+# The official image includes /etc/nginx/mime.types; the runner carries the few it serves:
+# the assets', and every image format's from the format registry.
+IMAGE_TYPES = " ".join(f"{t} {' '.join(exts)};" for t, exts in mime_types().items())
+MIME_TYPES = f"""
+    types {{
         text/html html; text/css css; application/javascript js; application/json json;
-        image/svg+xml svg; image/x-icon ico; image/jpeg jpg jpeg; image/png png;
-        image/gif gif; image/webp webp; image/avif avif; text/plain txt;
-    }
+        image/svg+xml svg; image/x-icon ico; text/plain txt;
+        {IMAGE_TYPES}
+    }}
     default_type application/octet-stream;
 """
 

@@ -19,7 +19,8 @@ PACKAGES = {"nginx": "nginx", "postgres": "postgresql", "initdb": "postgresql",
             "pg_ctl": "postgresql", "pg_dump": "postgresql-client",
             "pg_restore": "postgresql-client", "wrk": "wrk", "convert": "imagemagick",
             "chromium": "chromium", "openssl": "openssl", "prometheus": "prometheus",
-            "prometheus-nginx-exporter": "prometheus-nginx-exporter"}
+            "prometheus-nginx-exporter": "prometheus-nginx-exporter",
+            "heif-enc": "libheif-examples"}
 
 
 def is_root() -> bool:

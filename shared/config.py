@@ -122,6 +122,7 @@ class Limits:
     max_pixels: int
     max_frames: int
     upload_read_timeout: int
+    max_animation_work: int = 100_000_000  # frames × pixels: beyond, variants are still
 
     @classmethod
     def from_env(cls, env: Env) -> Limits:
@@ -131,6 +132,7 @@ class Limits:
             max_pixels=env.integer("KITTEH_MAX_PIXELS", minimum=1),
             max_frames=env.integer("KITTEH_MAX_FRAMES", minimum=1),
             upload_read_timeout=env.integer("KITTEH_UPLOAD_READ_TIMEOUT", minimum=1),
+            max_animation_work=env.integer("KITTEH_MAX_ANIMATION_WORK", minimum=0),
         )
 
 
@@ -182,6 +184,7 @@ class ResizeConfig:
     reconcile_interval: float
     log_level: str
     min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
+    max_animation_work: int = 100_000_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ResizeConfig:
@@ -198,6 +201,7 @@ class ResizeConfig:
             reconcile_interval=env.integer("KITTEH_RECONCILE_INTERVAL", minimum=1),
             log_level=log_level(env),
             min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
+            max_animation_work=env.integer("KITTEH_MAX_ANIMATION_WORK", minimum=0),
         )
 
 

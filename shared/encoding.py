@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from shared.formats import Format
+from shared.formats import Format, variant_format
 from shared.variants import BASE
 
 
@@ -53,18 +53,21 @@ BASE_BY_PILLOW_NAME = {"JPEG": JPEG, "PNG": PNG, "WEBP": WEBP_BASE}
 MODERN_BY_NAME = {o.name: o for o in (AVIF, WEBP)}
 
 
-def base_output(fmt: Format) -> OutputFormat:
-    """The browser-safe format of an image's variants."""
-    return BASE_BY_PILLOW_NAME[fmt.variant_pillow_name]
+def base_output(fmt: Format, animated: bool = False) -> OutputFormat:
+    """The browser-safe format of an image's variants: the registry's choice
+    (``shared.formats.variant_format``; an animation's is animated WebP)."""
+    return BASE_BY_PILLOW_NAME[variant_format(fmt, animated).name]
 
 
-def output_for(fmt: Format, variant_format: str) -> OutputFormat:
+def output_for(fmt: Format, variant_format: str, animated: bool = False) -> OutputFormat:
     """The output format of a variant row (``variants.format``) of an image in ``fmt``."""
-    return base_output(fmt) if variant_format == BASE else MODERN_BY_NAME[variant_format]
+    if variant_format == BASE:
+        return base_output(fmt, animated)
+    return MODERN_BY_NAME[variant_format]
 
 
-def extension_for(fmt: Format, variant_format: str) -> str:
-    return output_for(fmt, variant_format).extension
+def extension_for(fmt: Format, variant_format: str, animated: bool = False) -> str:
+    return output_for(fmt, variant_format, animated).extension
 
 
 def encode(img: Image.Image, output: OutputFormat, icc: bytes | None = None,

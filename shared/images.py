@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.encoding import output_for
+from shared.encoding import OutputFormat, output_for
 from shared.formats import BY_CONTENT_TYPE, Format
 from shared.storage import Storage
 from shared.urls import RELATIVE, Urls
@@ -78,7 +78,13 @@ class ImageRecord:
                                          self.variant_extension(variant_format))
 
     def variant_extension(self, variant_format: str = BASE) -> str:
-        return output_for(self.format, variant_format).extension
+        return self.variant_output(variant_format).extension
+
+    def variant_content_type(self, variant_format: str = BASE) -> str:
+        return self.variant_output(variant_format).content_type
+
+    def variant_output(self, variant_format: str = BASE) -> OutputFormat:
+        return output_for(self.format, variant_format, self.frames > 1)
 
     @property
     def page_path(self) -> str:
@@ -95,7 +101,7 @@ class ImageRecord:
         for variant_format in (BASE, *MODERN_FORMATS):
             v = self.variant(kind, variant_format)
             if v is not None and v.state == "ready":
-                files[output_for(self.format, variant_format).name] = v
+                files[self.variant_output(variant_format).name] = v
         return files
 
 
@@ -128,7 +134,7 @@ def image_json(image: ImageRecord, urls: Urls = RELATIVE) -> dict[str, Any]:
                 # made so far (a modern one larger than the base is never kept).
                 "formats": {
                     name: {"url": urls.file(image.variant_path(v.kind, f.format)),
-                           "content_type": output_for(image.format, f.format).content_type,
+                           "content_type": image.variant_content_type(f.format),
                            "bytes": f.bytes}
                     for name, f in image.ready_files(v.kind).items()
                 },

@@ -25,27 +25,33 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from shared import isolated
 from shared.config import Limits
 from shared.errors import ImageOverLimits, UnsupportedImage
-from shared.formats import ACCEPTED_NAMES, BY_PILLOW_NAME, Format
+from shared.formats import BY_NAME, NOT_AN_IMAGE, SNIFF_BYTES, Format, register_plugins, sniff
 from shared.sanitize import FrameCheck, check_structure
+from shared.sanitize.isobmff import walk
 
 ORIENTATION_TAG = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
-NOT_AN_IMAGE = f"This file is not an image Kitteh accepts ({ACCEPTED_NAMES})."
+# Frames × pixels an animation may have at all (an "animation bomb": 900 frames of 6000×6000
+# fit the frame and pixel limits, and cost any browser that opens the original minutes).
+# Resizing stops far earlier (KITTEH_MAX_ANIMATION_WORK: still posters past it).
+MAX_ANIMATION_PIXELS = 2_000_000_000
 DAMAGED = "This image is damaged or truncated and cannot be read."
 # What Pillow raises for broken files, depending on the format and the damage. It also warns
 # about some corrupt data (corrupt EXIF): where warnings are errors, as in the tests, that is
 # damage too. (Never silence warnings around Pillow calls: the filters are process-wide, and
 # the decompression-bomb warning must stay an error in every other thread.)
 PILLOW_DAMAGE = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-                 struct.error, ZeroDivisionError, UserWarning)
+                 struct.error, ZeroDivisionError, RuntimeError, UserWarning)
 
 
 def configure_pillow(max_pixels: int) -> None:
     """Make Pillow's own decompression-bomb guard match our limit and fail, never warn."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
+    register_plugins()
 
 
 @dataclass(frozen=True)
@@ -58,24 +64,13 @@ class ImageInfo:
     stored_size: tuple[int, int]  # width, height as stored (before orientation)
 
 
-# What Pillow may call each format: phones write JPEGs with a second picture (a depth or
-# gain map) after the first, which Pillow reads as MPO. The rewrite keeps the first picture
-# only, so they are stored, and counted, as plain one-frame JPEGs.
-PILLOW_NAMES = {"JPEG": ("JPEG", "MPO"), "PNG": ("PNG",), "GIF": ("GIF",), "WEBP": ("WEBP",)}
-# The first bytes of each accepted format (WebP: RIFF, a size, then WEBP).
-SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"),
-              (b"GIF89a", "GIF"))
-
-
 def sniff_format(path: Path) -> Format:
+    """The format from the file's first bytes, by the registry's signatures."""
     with path.open("rb") as src:
-        head = src.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return BY_PILLOW_NAME["WEBP"]
-    for signature, name in SIGNATURES:
-        if head.startswith(signature):
-            return BY_PILLOW_NAME[name]
-    raise UnsupportedImage(NOT_AN_IMAGE)
+        fmt = sniff(src.read(SNIFF_BYTES))
+    if fmt is None:
+        raise UnsupportedImage(NOT_AN_IMAGE)
+    return fmt
 
 
 def inspect_header(path: Path, limits: Limits) -> ImageInfo:
@@ -84,17 +79,30 @@ def inspect_header(path: Path, limits: Limits) -> ImageInfo:
     # Pillow's n_frames reads every block first (8 s for 40 MiB of tiny frames) and does not
     # look at frames reaching past the screen, which make Pillow's canvas larger.
     frames = check_structure(path, fmt, _gif_frame_check(limits))
+    if fmt.isolated_decode:
+        # HEIC and AVIF: every image item's size (ispe) was checked by the box walk; no
+        # decoder has seen the file yet, and none will in this process before the isolated
+        # damage check (check_decodes) has read the rewritten file once.
+        with path.open("rb") as src:
+            layout = walk(src, None)
+        fmt = BY_NAME[layout.coding]  # generic HEIF brands are named by the coding
+        check_dimensions(layout.width, layout.height, limits)
+        return ImageInfo(fmt, layout.width, layout.height, 1, 1, (0, 0))
     with pillow_errors(limits), Image.open(path, formats=[fmt.pillow_name]) as img:
-        if img.format not in PILLOW_NAMES[fmt.pillow_name]:
+        if img.format not in fmt.pillow_names:
             raise UnsupportedImage(NOT_AN_IMAGE)
-        width, height = img.size
+        width, height = img.size  # HEIC: libheif has applied irot/imir already
         check_dimensions(width, height, limits)
-        if fmt.pillow_name in ("PNG", "WEBP"):
+        if fmt.name in ("PNG", "WEBP", "AVIF"):
             frames = getattr(img, "n_frames", 1)  # PNG: acTL; WebP: the demuxer
         if frames > limits.max_frames:
             raise ImageOverLimits(
                 f"This animation has {frames:,} frames: the limit is {limits.max_frames:,}.")
-        orientation = _orientation(img)
+        if frames * width * height > MAX_ANIMATION_PIXELS:
+            raise ImageOverLimits(
+                f"This animation is {frames:,} frames of {width:,}×{height:,} pixels: at most "
+                f"{MAX_ANIMATION_PIXELS // 1_000_000:,} megapixels of frames in all.")
+        orientation = orientation_of(img)
         shown = (height, width) if orientation in SWAPS_AXES else (width, height)
         return ImageInfo(fmt, *shown, frames, orientation, (width, height))
 
@@ -113,20 +121,37 @@ def check_dimensions(width: int, height: int, limits: Limits) -> None:
         )
 
 
-def check_decodes(path: Path, info: ImageInfo, limits: Limits) -> None:
-    """Decode the (rewritten) file; it must still be the image ``inspect_header`` saw."""
+def check_decodes(path: Path, info: ImageInfo, limits: Limits) -> ImageInfo:
+    """Decode the (rewritten) file; it must still be the image ``inspect_header`` saw.
+    Returns what is now known of it (HEIC and AVIF: the decoder's view, from a child)."""
+    if info.format.isolated_decode:
+        return _check_decodes_isolated(path, info, limits)
     with pillow_errors(limits):
-        if info.format.pillow_name == "PNG":
+        if info.format.verify_chunks:
             with Image.open(path) as img:
                 img.verify()  # every chunk's CRC, without decoding pixels
         with Image.open(path, formats=[info.format.pillow_name]) as img:
-            if img.size != info.stored_size or _orientation(img) != info.orientation:
+            if img.size != info.stored_size or orientation_of(img) != info.orientation:
                 raise UnsupportedImage(DAMAGED)
-            if info.format.pillow_name == "JPEG":
+            if info.format.draft_decode:
                 # Decoding at 1/8 scale still walks the whole entropy-coded stream, so a
                 # truncated file is caught, at a fraction of the cost of a full decode.
                 img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()  # the first frame of an animation
+    return info
+
+
+def _check_decodes_isolated(path: Path, info: ImageInfo, limits: Limits) -> ImageInfo:
+    try:
+        decoded = isolated.decode(path, info.format.pillow_name, limits.max_pixels)
+    except isolated.DecodeFailed:
+        raise UnsupportedImage(DAMAGED) from None
+    width, height = decoded.size
+    orientation = decoded.orientation if info.format.name != "HEIC" else 1
+    shown = (height, width) if orientation in SWAPS_AXES else (width, height)
+    if shown != (info.width, info.height):  # the decoder disagrees with the boxes
+        raise UnsupportedImage(DAMAGED)
+    return ImageInfo(info.format, *shown, 1, orientation, decoded.size)
 
 
 @contextmanager
@@ -160,9 +185,10 @@ def _gif_frame_check(limits: Limits) -> FrameCheck:
     return check
 
 
-def _orientation(img: Image.Image) -> int:
-    if img.format == "GIF":
-        return 1
+def orientation_of(img: Image.Image) -> int:
+    """The EXIF orientation Pillow sees (1 to 8; 1 when there is none)."""
+    if img.format in ("GIF", "HEIF"):
+        return 1  # HEIC: decoded upright (irot/imir); its EXIF orientation is not the truth
     # The base class's getexif, on purpose: PngImageFile.getexif() decodes the whole image to
     # look for an eXIf chunk after the pixel data. This one reads only what the header pass
     # saw (EXIF, or XMP's tiff:Orientation), which is also all the rewritten file keeps.

@@ -14,6 +14,7 @@ from services.gallery.origin import share_origin
 from services.gallery.pages import home_context, image_context
 from shared.db import DB_POOL
 from shared.errors import BadRequest, NotFound
+from shared.formats import ACCEPTED_NAMES
 from shared.http import BEARER_CHALLENGE
 from shared.images import image_json
 from shared.naming import token_from_path
@@ -73,8 +74,7 @@ def upload_error(status: int, limits) -> tuple[str, str]:
              "Upload key field, then upload again. No key? Ask whoever runs this Kitteh.",
         408: "The upload was too slow and timed out. Try again.",
         413: f"That file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.",
-        415: "That file is not an image Kitteh accepts (JPEG, PNG, GIF or WebP), "
-             "or it is damaged.",
+        415: f"That file is not an image Kitteh accepts ({ACCEPTED_NAMES}), or it is damaged.",
         422: f"That image is too big: at most {limits.max_side:,} pixels a side, "
              f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames.",
         429: "Too many uploads from your address. Wait a minute, then try again.",
@@ -89,7 +89,8 @@ async def image_page(request: web.Request) -> web.Response:
         raise NotFound("There is no kitty by that name.")
     public_url = request.app[CONFIG].public_url
     return aiohttp_jinja2.render_template("image.html", request, image_context(
-        image, Urls.of(request.app[CONFIG]), request.query, share_origin(request, public_url)))
+        image, Urls.of(request.app[CONFIG]), request.query, request.app[CONFIG].limits,
+        share_origin(request, public_url)))
 
 
 async def api_image(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 from services.gallery.placeholders import STAGE_SIDE, TILE_SIDE, placeholder_url
 from shared.config import GalleryConfig, Limits
-from shared.encoding import output_for
+from shared.formats import ACCEPTED_NAMES, ACCEPTED_PROSE, accept_attribute, animation_kept
 from shared.images import ImageRecord, image_json
 from shared.units import human_bytes
 from shared.urls import Urls
@@ -53,7 +53,7 @@ def sources(image: ImageRecord, urls: Urls,
         ready = [v for v in image.modern if v.format == variant_format and v.state == "ready"
                  and (kinds is None or v.kind in kinds)]
         if ready:
-            found.append({"type": output_for(image.format, variant_format).content_type,
+            found.append({"type": image.variant_content_type(variant_format),
                           "srcset": srcset(image, urls, kinds, variant_format)})
     return found
 
@@ -92,6 +92,9 @@ def home_context(images: list[ImageRecord], config: GalleryConfig,
                    "placeholder": placeholder(i, TILE_SIDE)} for i in images],
         "limits": config.limits,
         "limits_text": limits_summary(config.limits),
+        "accept": accept_attribute(),
+        "accepted_names": ACCEPTED_NAMES,
+        "accepted_prose": ACCEPTED_PROSE,
         "next_cursor": next_cursor,
         "error": error,
         "needs_key": config.uploads == "keys",
@@ -101,7 +104,7 @@ def home_context(images: list[ImageRecord], config: GalleryConfig,
 
 
 def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
-                  share_origin: str = "") -> dict[str, Any]:
+                  limits: Limits, share_origin: str = "") -> dict[str, Any]:
     """``share_origin``: scheme and host for the URLs people copy and link previews read,
     which must be absolute (KITTEH_PUBLIC_URL, or the request's own)."""
     body = image_json(image, urls)
@@ -125,8 +128,11 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
         "stage_sizes": STAGE_SIZES,
         "placeholder": placeholder(image, STAGE_SIDE),
         "size_text": human_bytes(image.bytes),
-        "format_name": image.format.pillow_name.replace("WEBP", "WebP"),
+        "format_name": image.format.label,
         "animated": image.frames > 1,
+        # Animated, but past the work budget: its variants are still posters.
+        "still_variants": image.frames > 1 and not animation_kept(
+            image.format, image.frames, image.width, image.height, limits.max_animation_work),
         "title_html": breakable(image.name),
         "uploaded_text": body["created_at"].replace("T", " ").replace("Z", " UTC"),
         "expires_text": (body["expires_at"] or "").replace("T", " ").replace("Z", " UTC"),

@@ -53,7 +53,9 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app[METRICS] = ServiceMetrics(config.storage_dir)
     app[RESIZE_METRICS] = ResizeMetrics(app[METRICS].registry, app[WORKERS])
     app[METRICS].on_scrape.append(app[RESIZE_METRICS].refresh_backlog)
-    app[ENGINE] = MeasuredEngine(engine or PillowEngine(), app[RESIZE_METRICS])
+    app[ENGINE] = MeasuredEngine(
+        engine or PillowEngine(max_animation_work=config.max_animation_work),
+        app[RESIZE_METRICS])
     app[BACKGROUND_WORKERS] = Workers(max(1, config.workers // 2), config.queue,
                                       nice=BACKGROUND_NICE, name="background")
     app[STOPPING] = asyncio.Event()

@@ -15,8 +15,10 @@ from typing import Protocol
 import thash
 from PIL import Image, ImageFile
 
-from shared.encoding import encode, output_for
-from shared.formats import Format
+from services.resize.animation import render_animation
+from services.resize.colour import to_srgb
+from shared.encoding import WEBP_BASE, base_output, encode, output_for
+from shared.formats import STILL_KINDS, Format, animation_kept
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
 from shared.variants import BASE, VariantSpec
 
@@ -82,11 +84,17 @@ class PillowEngine:
       smaller ones are made from the upright image.
     - JPEG variants use optimized Huffman tables (2-9% smaller for ~2.5 ms an image); not
       progressive (another 2-3% smaller, but ~8 ms more an image: ~6% of the whole render).
+    - The output format is the registry's (``shared.formats.variant_format``): HEIC and AVIF
+      become JPEG, animations animated WebP (``services.resize.animation``) within the work
+      budget, still posters beyond it and for the tiny grid tile.
+    - Pixels are converted to sRGB (``services.resize.colour``) after the first resize, where
+      it costs a few hundred kilopixels, not the original's megapixels.
     """
 
     draft_factor: float = 1.0
     # Image.save options over shared/encoding.py's, by output format name (for benchmarks).
     overrides: dict[str, dict] = field(default_factory=dict)
+    max_animation_work: int = 100_000_000
 
     def render(self, source: Path, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
@@ -98,10 +106,21 @@ class PillowEngine:
         pause = pause or (lambda: None)
         pause()
         started = time.perf_counter()
-        with Image.open(source) as img:
-            orientation = img.getexif().get(ORIENTATION_TAG, 1) if img.format != "GIF" else 1
+        with Image.open(source, formats=list(fmt.pillow_names)) as img:
+            frames = getattr(img, "n_frames", 1)
+            out = base_output(fmt, frames > 1)
+            orientation = 1 if img.format in ("GIF", "HEIF") else img.getexif().get(
+                ORIENTATION_TAG, 1)  # HEIC: decoded upright already (irot/imir)
             transpose = TRANSPOSE.get(orientation)
             swap = orientation in SWAPS_AXES
+            icc = img.info.get("icc_profile")
+            rendered: list[RenderedVariant] = []
+            if animation_kept(fmt, frames, *img.size, self.max_animation_work):
+                moving = [s for s in specs if s.kind not in STILL_KINDS]
+                rendered += self._animated(img, moving, transpose, swap, icc)
+                specs = [s for s in specs if s.kind in STILL_KINDS]
+                if not specs:
+                    return Rendering(rendered)
             largest = specs[0]
             box = None
             if img.format == "JPEG":
@@ -110,9 +129,7 @@ class PillowEngine:
                                     (int(w * self.draft_factor), int(h * self.draft_factor)))
                 if drafted is not None:
                     box = drafted[1]
-            icc = img.info.get("icc_profile")
-            current = _normalise_mode(img, fmt.variant_pillow_name)
-            rendered = []
+            current = _normalise_mode(img, out.pillow_name)
             for index, spec in enumerate(specs):
                 if index > 0 and current.size == (spec.width, spec.height) and \
                         specs[index - 1].kind == spec.kind:
@@ -126,23 +143,50 @@ class PillowEngine:
                                                  reducing_gap=None if box else 3.0)
                     if transpose is not None:
                         current = current.transpose(transpose)
+                    current = to_srgb(current, icc)
                 elif current.size != (spec.width, spec.height):
                     current = current.resize((spec.width, spec.height),
                                              Image.Resampling.LANCZOS)
                 pause()
-                data = self._encode(current, fmt, spec.format, icc)
+                data = self._encode(current, fmt, spec.format, icc, frames > 1)
                 now = time.perf_counter()
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height, data,
                                                 spec.format, now - started))
                 started = now
             return Rendering(rendered, thumbhash_of(current) if thumbhash else None)
 
+    def _animated(self, img: ImageFile.ImageFile, specs: Sequence[VariantSpec],
+                  transpose: Image.Transpose | None, swap: bool,
+                  icc: bytes | None) -> list[RenderedVariant]:
+        def prepare(frame: Image.Image, spec: VariantSpec) -> Image.Image:
+            """The frame at this variant's size: the first (largest) from the decoded frame,
+            upright and in sRGB; each smaller one from the one before."""
+            if spec is specs[0]:
+                stored = (spec.height, spec.width) if swap else (spec.width, spec.height)
+                if frame.size != stored:
+                    frame = frame.resize(stored, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                if transpose is not None:
+                    frame = frame.transpose(transpose)
+                return to_srgb(frame, icc)
+            if frame.size == (spec.width, spec.height):
+                return frame
+            return frame.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
+
+        started = time.perf_counter()
+        data = render_animation(img, specs, prepare, WEBP_BASE.options["quality"])
+        share = (time.perf_counter() - started) / len(specs)  # one pass made them all
+        return [RenderedVariant(s.kind, s.width, s.height, data[s.kind], s.format, share)
+                for s in specs]
+
     def _encode(self, img: Image.Image, fmt: Format, variant_format: str,
-                icc: bytes | None) -> bytes:
-        output = output_for(fmt, variant_format)
+                icc: bytes | None, animated: bool) -> bytes:
+        output = output_for(fmt, variant_format, animated)
         if variant_format != BASE and img.mode not in ("RGB", "RGBA"):
             img = img.convert("RGBA" if "A" in img.mode else "RGB")  # greyscale: AVIF wants RGB
-        return encode(img, output, icc, **self.overrides.get(output.name, {}))
+        # Pixels were converted to sRGB: only a profile that could not be applied (not RGB,
+        # or unreadable) is kept, so what a viewer does with it stays as before.
+        kept = icc if icc and img.mode not in ("RGB", "RGBA") else None
+        return encode(img, output, kept, **self.overrides.get(output.name, {}))
 
 
 def thumbhash_of(img: Image.Image) -> bytes:
@@ -157,6 +201,12 @@ def _normalise_mode(img: ImageFile.ImageFile, target: str) -> Image.Image:
     """Pick a mode the output format can store, keeping transparency where it can."""
     img.seek(0)  # animations: variants show the first frame
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    if target == "JPEG" and has_alpha:
+        # An AVIF or HEIC with transparency: JPEG has none, so over white, as a page shows it
+        # (dropping the alpha would show whatever colour the transparent pixels hold).
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
     if target == "JPEG":
         wanted = "L" if img.mode in ("L", "1") else "RGB"
     elif has_alpha:

@@ -17,7 +17,6 @@ from services.resize.jobs import (
 )
 from services.resize.keys import ENGINE, RECONCILE_SOON, STORAGE, SWEEP_SOON, WORKERS
 from shared.db import DB_POOL
-from shared.encoding import output_for
 from shared.errors import Busy, NotFound
 from shared.images import ImageRecord
 from shared.queries import image_by_storage_key, image_by_token
@@ -83,7 +82,7 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
         raise NotFound("No such image file.")  # made just now, and larger than the base one
     return web.FileResponse(path, headers={
         "Cache-Control": IMMUTABLE,
-        "Content-Type": output_for(image.format, variant_format).content_type,
+        "Content-Type": image.variant_content_type(variant_format),
         "X-Content-Type-Options": "nosniff"})
 
 

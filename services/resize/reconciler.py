@@ -70,7 +70,8 @@ async def backfill_once(pool) -> int:
         rows = await conn.fetch(OLD_PLAN, VARIANT_PLAN, BACKFILL_BATCH)
         for row in rows:
             fmt = BY_CONTENT_TYPE[row["content_type"]]
-            specs = delivery_specs(row["width"], row["height"], base_output(fmt).extension,
+            specs = delivery_specs(row["width"], row["height"],
+                                   base_output(fmt, row["frames"] > 1).extension,
                                    row["frames"])
             await conn.execute(ADD_ROWS, row["id"], [s.kind for s in specs],
                                [s.format for s in specs], [s.width for s in specs],

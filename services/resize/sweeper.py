@@ -49,7 +49,7 @@ MIN_SUSPICIOUS = 10
 ROW_MARGIN = timedelta(minutes=10)
 
 ROWS = """
-    SELECT i.id, i.name, i.storage_key, i.content_type,
+    SELECT i.id, i.name, i.storage_key, i.content_type, i.frames,
            coalesce(array_agg(v.kind || ' ' || v.format) FILTER (WHERE v.state = 'ready'
                                               AND v.updated_at < $2), '{}') AS ready
       FROM images i LEFT JOIN variants v ON v.image_id = i.id
@@ -221,12 +221,14 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
             if f"original.{fmt.extension}" not in names:
                 lost_rows.append(row)
                 continue
-            gone = [pair for pair in row["ready"] if _file_name(fmt, pair) not in names]
+            gone = [pair for pair in row["ready"]
+                    if _file_name(fmt, pair, row["frames"] > 1) not in names]
             if gone:
                 lost_variants.append((row, gone))
     report.lost_originals = [r["name"] for r in lost_rows]
-    report.lost_variants = [f"{r['name']}/{_file_name(BY_CONTENT_TYPE[r['content_type']], p)}"
-                            for r, pairs in lost_variants for p in pairs]
+    report.lost_variants = [
+        f"{r['name']}/{_file_name(BY_CONTENT_TYPE[r['content_type']], p, r['frames'] > 1)}"
+        for r, pairs in lost_variants for p in pairs]
 
     if lost_rows and len(lost_rows) >= max(MIN_SUSPICIOUS, SUSPICIOUS_SHARE * checked):
         report.refused = (f"{len(lost_rows)} of {checked} originals are missing; is the volume "
@@ -244,7 +246,7 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
     return report
 
 
-def _file_name(fmt, pair: str) -> str:
+def _file_name(fmt, pair: str, animated: bool) -> str:
     """The file of a variant row given as 'kind format' (how the queries above spell it)."""
     kind, variant_format = pair.split(" ")
-    return f"{kind}.{extension_for(fmt, variant_format)}"
+    return f"{kind}.{extension_for(fmt, variant_format, animated)}"

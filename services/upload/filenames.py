@@ -13,21 +13,16 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-from shared.formats import Format
+from shared.formats import FORMATS, Format
 
 MAX_FILENAME = 200
 # Unicode categories dropped: controls (NUL, CR, LF...), format characters (direction marks
 # and overrides, zero-width joiners), lone surrogates (undecodable bytes), line and paragraph
 # separators.
 DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-# Extensions that name each format: a name ending in one of these keeps it.
-EXTENSIONS = {
-    "JPEG": ("jpg", "jpeg", "jpe", "jfif"),
-    "PNG": ("png", "apng"),
-    "GIF": ("gif",),
-    "WEBP": ("webp",),
-}
-IMAGE_EXTENSIONS = frozenset(ext for exts in EXTENSIONS.values() for ext in exts)
+# Extensions that name some image format (the registry's): a name ending in one of the
+# sniffed format's keeps it, one ending in another's has it replaced.
+IMAGE_EXTENSIONS = frozenset(ext for f in FORMATS for ext in f.extensions)
 
 
 def clean_filename(raw: str | None) -> str:
@@ -50,7 +45,7 @@ def stored_filename(cleaned: str, fmt: Format) -> str:
     if not cleaned:
         return f"image.{fmt.extension}"
     stem, dot, ext = cleaned.rpartition(".")
-    if dot and ext.lower() in EXTENSIONS[fmt.pillow_name]:
+    if dot and ext.lower() in fmt.extensions:
         return cleaned
     if dot and stem and ext.lower() in IMAGE_EXTENSIONS:
         return f"{stem}.{fmt.extension}"

@@ -43,7 +43,7 @@ async def _upload(request: web.Request) -> IngestResult:
     placement = Placement(gate.key.id if gate.key else None, options)
     result = await ingest(app[DB_POOL], app[STORAGE], limits, received, app[IMAGE_WORKERS],
                           placement)
-    app[UPLOAD_METRICS].accepted(result.created, result.image.format.pillow_name)
+    app[UPLOAD_METRICS].accepted(result.created, result.image.format.name)
     if result.created and await request_variants(app, result.image.token):
         # Committed already: a database hiccup now must not turn the 201 into a 503 (the
         # client would retry and get a 200 for an upload it was told had failed).

@@ -136,7 +136,7 @@ async def _record(
             # Every (size, format) pair, pending: resize makes the first three sizes before
             # the upload answers, and the rest in the background.
             specs = delivery_specs(info.width, info.height,
-                                   base_output(info.format).extension, info.frames)
+                                   base_output(info.format, info.frames > 1).extension, info.frames)
             await conn.execute(INSERT_VARIANTS, image_id, [s.kind for s in specs],
                                [s.format for s in specs], [s.width for s in specs],
                                [s.height for s in specs])
@@ -153,7 +153,7 @@ async def _record(
         raise
     assert image is not None
     log.info("stored %s (%s, %dx%d, %d bytes, %d as uploaded)", image.name,
-             info.format.pillow_name, info.width, info.height, prepared.size, received.size)
+             info.format.name, info.width, info.height, prepared.size, received.size)
     return IngestResult(image, created=True, delete_token=delete_token)
 
 

@@ -29,7 +29,7 @@ class UploadMetrics:
         # upload of each kind rather than a series appearing out of nowhere.
         for fmt in FORMATS:
             for outcome in ("created", "duplicate"):
-                self.uploads.labels(outcome, fmt.pillow_name.lower())
+                self.uploads.labels(outcome, fmt.name.lower())
         self.uploads.labels("refused", "unknown")
         for error in KittehError.__subclasses__():
             self.refusals.labels(error.code)

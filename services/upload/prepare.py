@@ -2,7 +2,8 @@
 
 Order matters. The header is checked against the limits before anything is decoded; the
 metadata rewrite then copies the compressed pixel data unchanged into a second temp file and
-drops everything else; only that file is decoded, so what passes is exactly what is served.
+drops everything else; only that file is decoded, so what passes is exactly what is served
+(HEIC and AVIF: decoded first in a child process, ``shared.isolated``).
 Blocking work, run in an executor.
 """
 
@@ -30,7 +31,7 @@ def prepare_image(upload: Path, storage: Storage, limits: Limits) -> PreparedIma
     target = storage.new_upload_file()
     try:
         size = sanitize(upload, target, info.format, info.orientation)
-        check_decodes(target, info, limits)
+        info = check_decodes(target, info, limits)
     except BaseException:
         target.unlink(missing_ok=True)
         raise

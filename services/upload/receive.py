@@ -21,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from services.upload.filenames import clean_filename
 from shared.config import Limits
 from shared.errors import BadRequest, RequestTimeout, TooLarge
+from shared.http import is_storage_full
 from shared.storage import Storage
 from shared.units import human_bytes
 
@@ -136,6 +137,13 @@ async def _skip_field(part: BodyPartReader, limits: Limits) -> None:
             raise BadRequest("A form field other than 'file' is too large.")
 
 
+async def _drain(part: BodyPartReader, limits: Limits, size: int) -> None:
+    """Read and drop the rest of a file part, up to the upload limit."""
+    while size <= limits.max_upload_bytes and (
+            chunk := await _timed(part.read_chunk(CHUNK), limits)):
+        size += len(chunk)
+
+
 async def _read_field(part: BodyPartReader, limits: Limits) -> str:
     """A small text field's value (bounded: a huge one is refused, never buffered)."""
     data = bytearray()
@@ -160,7 +168,15 @@ async def _stream_part(part: BodyPartReader, storage: Storage, limits: Limits) -
                 size += len(chunk)
                 if size > limits.max_upload_bytes:
                     raise too_large(limits)
-                await asyncio.gather(out.write(chunk), asyncio.to_thread(digest.update, chunk))
+                try:
+                    await asyncio.gather(out.write(chunk),
+                                         asyncio.to_thread(digest.update, chunk))
+                except OSError as error:
+                    if is_storage_full(error):
+                        # Read the rest of the file before answering 507: a client still
+                        # sending when the answer comes sees a reset, not the answer.
+                        await _drain(part, limits, size)
+                    raise
     except BaseException:
         path.unlink(missing_ok=True)
         raise

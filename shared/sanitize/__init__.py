@@ -13,35 +13,35 @@ hold (truncated, bad checksum, impossible length) is refused with the 415 a file
 cannot read gets. The output depends on the input alone, so the same upload always gives the
 same stored bytes and a URL derived from the upload's hash keeps naming one file.
 
-One module per format (``jpeg``, ``png``, ``webp``, ``gif``), over the shared streaming
-``reader``, the structure ``limits``, the ``errors`` they raise and the orientation ``exif``.
+One module per format (``jpeg``, ``png``, ``webp``, ``gif``, and ``heif`` for the ISOBMFF
+containers of HEIC and AVIF over the guarded box walker ``isobmff``), over the shared
+streaming ``reader``, the structure ``limits``, the ``errors`` they raise and the orientation
+``exif``. Which rewrite a format gets is the format registry's (``shared.formats``) to say.
 
 Everything here is blocking file I/O: callers run it in an executor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shared.formats import Format
-from shared.sanitize import gif, jpeg, png, webp
 from shared.sanitize.exif import orientation_exif
-from shared.sanitize.reader import FrameCheck, Reader, Sink
+from shared.sanitize.reader import FrameCheck, Reader
+
+if TYPE_CHECKING:  # the registry imports the format modules of this package
+    from shared.formats import Format
 
 __all__ = ["FrameCheck", "check_structure", "orientation_exif", "sanitize"]
-
-_REWRITERS: dict[str, Callable[[Reader, Sink, int, FrameCheck | None], int | None]] = {
-    "JPEG": jpeg.rewrite, "PNG": png.rewrite, "WEBP": webp.rewrite, "GIF": gif.rewrite,
-}
 
 
 def check_structure(path: Path, fmt: Format, check_frame: FrameCheck | None = None) -> int:
     """Walk a file without writing anything: broken or abusive structure is refused before any
     parser sees it. Returns the number of frames for a GIF (``check_frame`` sees each as it is
-    found, the screen first as frame 0, so limits stop the walk early), 1 otherwise."""
+    found, the screen first as frame 0, so limits stop the walk early; HEIC and AVIF: each
+image item's size, from its header), 1 otherwise."""
     with path.open("rb") as src:
-        return _REWRITERS[fmt.pillow_name](Reader(src), None, 1, check_frame) or 1
+        return fmt.sanitizer(Reader(src), None, 1, check_frame) or 1
 
 
 def sanitize(source: Path, target: Path, fmt: Format, orientation: int) -> int:
@@ -51,5 +51,5 @@ def sanitize(source: Path, target: Path, fmt: Format, orientation: int) -> int:
     owns ``target`` and removes it if this raises.
     """
     with source.open("rb") as src, target.open("wb") as out:
-        _REWRITERS[fmt.pillow_name](Reader(src), out, orientation, None)
+        fmt.sanitizer(Reader(src), out, orientation, None)
         return out.tell()

@@ -14,6 +14,9 @@ CHUNK = 1024 * 1024
 
 Sink = BinaryIO | None  # None: walk the structure, write nothing
 FrameCheck = Callable[[int, int, int], None]  # (frame number, right edge, bottom edge)
+# A format's walk and rewrite: (source, sink or None to only check, EXIF orientation to keep,
+# frame check) -> frames found (GIF) or None.
+Rewriter = Callable[["Reader", Sink, int, "FrameCheck | None"], "int | None"]
 
 
 class Reader:
@@ -21,6 +24,7 @@ class Reader:
 
     def __init__(self, fp: BinaryIO):
         self._fp = fp
+        self.file = fp  # containers with offsets (ISOBMFF) are read by seeking instead
         self._buf = b""
         self._pos = 0
         self.sub_blocks = 0

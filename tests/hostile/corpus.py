@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.hostile import heif
 from tests.support import photo
 
 ACCEPTED = 201
@@ -99,10 +100,10 @@ def webp_canvas_bomb() -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def apng_claiming_frames(count: int) -> bytes:
-    """A two-frame APNG whose acTL claims ``count`` frames."""
+def apng_claiming_frames(count: int, side: int = 8) -> bytes:
+    """A two-frame APNG (``side`` pixels square) whose acTL claims ``count`` frames."""
     out = io.BytesIO()
-    frames = [Image.new("P", (8, 8), i) for i in range(2)]
+    frames = [Image.new("P", (side, side), i) for i in range(2)]
     frames[0].save(out, "PNG", save_all=True, append_images=frames[1:])
     data = out.getvalue()
     at = data.index(b"acTL") - 4
@@ -142,6 +143,13 @@ def broken_crc_png() -> bytes:
     length = struct.unpack(">I", data[at:at + 4])[0]
     data[at + 8 + length] ^= 0xFF  # first byte of the IDAT chunk's CRC
     return bytes(data)
+
+
+def tiff_image() -> bytes:
+    """A scanner's TIFF: a real image, in a format Kitteh does not accept."""
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 200, 30)).save(out, "TIFF")
+    return out.getvalue()
 
 
 def minimal_pdf() -> bytes:
@@ -204,6 +212,31 @@ def refused() -> Iterator[Case]:
                "image/gif", 422, "over_limits")
     yield Case("webp-120000-unknown-chunks", webp_with_unknown_chunks(120_000), "u.webp",
                "image/webp", 422, "over_limits")
+    # Animation bombs: frames and sizes each within their limits, together not.
+    yield Case("gif-900-frames-of-6000x6000", gif_frames(900, 6000, 6000), "bomb.gif",
+               "image/gif", 422, "over_limits")
+    yield Case("apng-600-frames-of-6000x6000", apng_claiming_frames(600, 6000), "bomb.png",
+               "image/png", 422, "over_limits")
+    # HEIC and AVIF: refused by the box walk, before libheif or libavif see a byte.
+    yield Case("heic-ispe-50000x50000", heif.heif(size=(50_000, 50_000)), "IMG_0001.HEIC",
+               "image/heic", 422, "over_limits")
+    yield Case("avif-ispe-60000x60000", heif.heif(b"avif", size=(60_000, 60_000),
+                                                  item_type=b"av01"), "big.avif", "image/avif",
+               422, "over_limits")
+    yield Case("heic-5000-items", heif.heif(items=5000), "items.heic", "image/heic",
+               422, "over_limits")
+    yield Case("heic-grid-40x40-tiles", heif.heif(items=5, grid=(40, 40, 512, 512)),
+               "grid.heic", "image/heic", 422, "over_limits")
+    yield Case("heic-grid-80000x80000", heif.heif(items=5, grid=(2, 2, 80_000, 80_000)),
+               "wide.heic", "image/heic", 422, "over_limits")
+    yield Case("heic-truncated-meta", heif.truncated(), "cut.heic", "image/heic")
+    yield Case("heic-unbounded-box", heif.unbounded_box_inside_meta(), "loop.heic",
+               "image/heic")
+    yield Case("heic-box-shorter-than-header", heif.box_of_impossible_size(), "loop2.heic",
+               "image/heic")
+    yield Case("heic-nested-boxes", heif.deep_boxes(), "deep.heic", "image/heic")
+    yield Case("heic-without-picture", heif.heif(), "empty.heic", "image/heic")
+    yield Case("tiff-scan", tiff_image(), "scan.tiff", "image/tiff")
 
 
 def accepted() -> Iterator[Case]:

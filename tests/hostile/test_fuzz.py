@@ -86,3 +86,39 @@ def test_mutated_images_are_stored_or_refused_cleanly(tmp_path):
         outcomes["stored"] = outcomes.get("stored", 0) + 1
     assert list(storage.temp_dir.iterdir()) == []
     assert outcomes.get("stored", 0) > 50 and outcomes.get(415, 0) > 500, outcomes
+
+
+def heif_seeds() -> list[bytes]:
+    from tests.heif_files import avif_bytes, grid_heic, heic_bytes
+    from tests.test_privacy import picture
+
+    return [avif_bytes(picture((48, 32))), heic_bytes(picture((48, 32))),
+            grid_heic(picture((128, 64)), tile=64)]
+
+
+def test_mutated_heic_and_avif_are_stored_or_refused_cleanly(tmp_path):
+    """The same for the ISOBMFF formats: changed box sizes, cut boxes, repeated stretches
+    reach the box walk, libheif and libavif; the answer is still a file or a 415/422."""
+    limits = Limits.from_env(Env({}))
+    configure_pillow(limits.max_pixels)
+    storage = Storage(tmp_path / "images")
+    storage.prepare()
+    rng = random.Random(11)
+    originals = heif_seeds()
+    outcomes: dict[object, int] = {}
+    for _ in range(MUTANTS // 3):
+        upload = tmp_path / "upload"
+        upload.write_bytes(mutate(rng.choice(originals), rng))
+        try:
+            prepared = prepare_image(upload, storage, limits)
+        except KittehError as error:
+            assert error.status in (415, 422), error
+            outcomes[error.status] = outcomes.get(error.status, 0) + 1
+            continue
+        again = tmp_path / "again"
+        sanitize(prepared.path, again, prepared.info.format, prepared.info.orientation)
+        assert again.read_bytes() == prepared.path.read_bytes()
+        prepared.path.unlink()
+        outcomes["stored"] = outcomes.get("stored", 0) + 1
+    assert list(storage.temp_dir.iterdir()) == []
+    assert outcomes.get("stored", 0) > 20 and outcomes.get(415, 0) > 300, outcomes

@@ -30,6 +30,8 @@ from deploy.postgres import LocalPostgres
 from deploy.processes import Child
 from deploy.runner import Stack
 from deploy.runner_config import RunnerConfig
+from shared.encoding import extension_for
+from shared.formats import BY_CONTENT_TYPE
 from tests import leaks
 from tests.stack import RunningStack, stack_env
 from tests.support import file_form, open_dir, photo
@@ -243,14 +245,13 @@ async def wait_until(check: Callable[[], Awaitable[bool]], within: float,
 
 async def variant_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch("""
-        SELECT i.token, i.storage_key, i.content_type, v.kind, v.format, v.state, v.renders,
-               v.width, v.height, v.error
+        SELECT i.token, i.storage_key, i.content_type, i.frames, v.kind, v.format, v.state,
+               v.renders, v.width, v.height, v.error
           FROM variants v JOIN images i ON i.id = v.image_id ORDER BY i.id, v.kind, v.format""")
 
 
 def variant_file(storage: Path, row: asyncpg.Record) -> Path:
-    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-           "image/gif": "png"}[row["content_type"]] if row["format"] == "base" else row["format"]
+    ext = extension_for(BY_CONTENT_TYPE[row["content_type"]], row["format"], row["frames"] > 1)
     key = row["storage_key"]
     return storage / key[:2] / key / f"{row['kind']}.{ext}"
 

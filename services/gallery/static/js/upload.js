@@ -65,6 +65,8 @@
     max_pixels: Number(form.dataset.maxPixels),
     max_frames: Number(form.dataset.maxFrames),
   };
+  // The formats Kitteh accepts, in words, from the server's format registry.
+  const formats = form.dataset.formats;
   const limitsKnown = fetch("/api/limits", { headers: { Accept: "application/json" } })
     .then((response) => (response.ok ? response.json() : null))
     .then((published) => { if (published) Object.assign(limits, published); })
@@ -90,7 +92,7 @@
       case "unauthorized": return "This upload key was not accepted (mistyped or revoked). Paste a valid key, then try again.";
       case "no_key": return "Paste your upload key first: this Kitteh takes uploads with a key only.";
       case "too_large": return `Too large: the limit is ${size(limits.max_upload_bytes)}.`;
-      case "unsupported_image": return "Not an image Kitteh can read. Choose a JPEG, PNG, GIF or WebP picture.";
+      case "unsupported_image": return `Not an image Kitteh can read. Choose a ${formats} picture.`;
       case "over_limits":
         return `Too many pixels: the limit is ${count(limits.max_side)} px a side, ` +
                `${oneDecimal(limits.max_pixels / 1e6)} megapixels and ${count(limits.max_frames)} frames.`;
@@ -100,7 +102,7 @@
       case "too_slow": return "The upload was too slow and timed out. Try again.";
       case "network": return "The connection was lost. Check your network and try again.";
       case "empty": return "This file is empty.";
-      case "not_image": return "Not an image: choose a JPEG, PNG, GIF or WebP picture.";
+      case "not_image": return `Not an image: choose a ${formats} picture.`;
       default: return serverMessage || "The upload did not work. Try again.";
     }
   }
