@@ -266,3 +266,14 @@ def files_on_volume(storage: Path) -> dict[str, set[str]]:
 def measured(text: str) -> None:
     """A number for the report (shown with pytest -s or -rP)."""
     print(f"MEASURED: {text}", flush=True)
+
+
+async def every_pair_finished(stack: RunningStack) -> bool:
+    """Every (size, format) of every image made or dropped: the background (AVIF, WebP, the
+    display widths) is done, so pages and JSON no longer change by themselves."""
+    conn = await asyncpg.connect(database_url_of(stack))
+    try:
+        return not await conn.fetchval(
+            "SELECT count(*) FROM variants WHERE state NOT IN ('ready', 'dropped')")
+    finally:
+        await conn.close()
