@@ -85,6 +85,15 @@ class Storage:
             raise
         return target
 
+    def remove_files(self, key: str, files: list[tuple[str, str]]) -> None:
+        """Remove these (stem, extension) files of an image, then its directory and shard if
+        that left them empty; never anything else (the same bytes may be arriving again)."""
+        for stem, extension in files:
+            self.path(key, stem, extension).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: another upload owns it now
+            self.image_dir(key).rmdir()
+            self.image_dir(key).parent.rmdir()
+
     def remove_image(self, key: str) -> None:
         shutil.rmtree(self.image_dir(key), ignore_errors=True)
         with contextlib.suppress(OSError):  # the shard directory, if now empty

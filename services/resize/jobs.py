@@ -207,14 +207,16 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
                 await _record(pool, SET_THUMBHASH, image.id, rendering.thumbhash)
             rendered = rendering.variants
             loop = asyncio.get_running_loop()
+            written: list[tuple[str, str]] = []  # (kind, extension) this call put on the volume
             for variant in rendered:
                 fallback = await _base_bytes(storage, image, variant, rendered)
                 dropped = fallback is not None and len(variant.data) >= fallback
                 if not dropped:
                     try:
-                        await loop.run_in_executor(
-                            None, storage.write_bytes, image.storage_key, variant.kind,
-                            image.variant_extension(variant.format), variant.data)
+                        extension = image.variant_extension(variant.format)
+                        await loop.run_in_executor(None, storage.write_bytes, image.storage_key,
+                                                   variant.kind, extension, variant.data)
+                        written.append((variant.kind, extension))
                     except OSError as error:  # the volume refused it (full, read-only)
                         await _failed(pool, image, unfinished, error)
                 status = await _record(pool, MARK_READY, image.id, variant.kind,
@@ -222,7 +224,7 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
                                        "dropped" if dropped else "ready", len(variant.data))
                 unfinished.remove((variant.kind, variant.format))
                 if status == "UPDATE 0":  # deleted while we rendered: take our files back
-                    await _remove_if_deleted(pool, storage, image)
+                    await _remove_if_deleted(pool, storage, image, written)
                     unfinished.clear()
                     break
         interrupted = False
@@ -254,14 +256,17 @@ async def _base_bytes(storage: Storage, image: ImageRecord, variant: RenderedVar
     return stat.st_size
 
 
-async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageRecord) -> None:
+async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageRecord,
+                             written: list[tuple[str, str]]) -> None:
     """The image was deleted while its variants were made: writing them re-created its
-    directory, and nginx would serve them. Remove it, unless the same bytes were uploaded
-    again meanwhile (a new row with the same storage key owns the directory then)."""
+    directory, and nginx would serve them. Take back the files this render wrote, unless the
+    same bytes were uploaded again meanwhile (a new row with the same storage key owns them).
+    Only those files: a new upload of the same bytes places its original before its row
+    commits, so a row we cannot see yet may already own the directory."""
     if await pool.fetchval("SELECT 1 FROM images WHERE storage_key = $1", image.storage_key):
         return
-    await asyncio.get_running_loop().run_in_executor(None, storage.remove_image,
-                                                     image.storage_key)
+    await asyncio.get_running_loop().run_in_executor(None, storage.remove_files,
+                                                     image.storage_key, written)
     log.info("%s was deleted while its variants were made; removed them", image.name)
 
 

@@ -49,7 +49,9 @@ def stored_files(stack) -> list:
 
 
 async def post(http, stack, key=None, **fields):
-    headers = bearer(key) if key else {}
+    # A fresh connection each time: a refused upload is answered before its body is read,
+    # and the connection is then closed; a pooled one could be reused as it closes.
+    headers = {**(bearer(key) if key else {}), "Connection": "close"}
     async with http.post(f"{stack.url}/api/images", data=upload_form(**fields),
                          headers=headers) as response:
         return response.status, await response.json(), response.headers
