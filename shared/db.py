@@ -33,6 +33,15 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
 )
 
+# Postgres's "repeat the transaction" class (40xxx): a deadlock victim (40P01) or a
+# serialization failure (40001) was rolled back whole, and the same statement, repeated,
+# succeeds. Processes updating the same variant rows at once (two resize replicas, the
+# reconciler, on-demand requests) can meet one under load. Nothing is wrong with the server:
+# a write retries it, a request answers 503 with Retry-After, never 500.
+RETRY_TRANSACTION: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.TransactionRollbackError,
+)
+
 # A service that starts while Postgres is restarting waits for it instead of exiting at once.
 START_PATIENCE = 60.0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from shared.db import DATABASE_UNAVAILABLE, DB_POOL
+from shared.db import DATABASE_UNAVAILABLE, DB_POOL, RETRY_TRANSACTION
 from shared.errors import Busy, KittehError, StorageFull
 from shared.storage import Storage
 from shared.units import human_bytes
@@ -60,7 +60,8 @@ def is_storage_full(error: BaseException) -> bool:
 
 def error_middleware(render: ErrorRenderer = render_json_error,
                      on_error: ErrorObserver | None = None):
-    """Map domain errors, HTTP errors, a full disk and a lost database to clean answers.
+    """Map domain errors, HTTP errors, a full disk, a lost database and a conflict with a
+    concurrent transaction (deadlock, serialization failure) to clean answers.
     ``on_error`` sees every error answer first (the upload service counts refusals)."""
 
     async def answer(request: web.Request, error: KittehError) -> web.StreamResponse:
@@ -89,6 +90,13 @@ def error_middleware(render: ErrorRenderer = render_json_error,
                         request.path, error)
             return await answer(request, Busy("The service is briefly unavailable (database or "
                                               "storage); try again soon.", retry_after=5))
+        except RETRY_TRANSACTION as error:
+            # A deadlock or serialization failure with a concurrent writer: rolled back, and
+            # the same request succeeds when repeated.
+            log.warning("database conflict during %s %s: %r", request.method, request.path,
+                        error)
+            return await answer(request, Busy("The service is busy with the same data; try "
+                                              "again.", retry_after=1))
 
     return middleware
 

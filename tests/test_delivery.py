@@ -8,11 +8,13 @@ import base64
 import io
 from html.parser import HTMLParser
 
+import asyncpg
 import pytest
 import thash
 from PIL import Image
 
 from services.gallery.app import create_app as create_gallery
+from services.resize import handlers as resize_handlers
 from services.resize.app import create_app as create_resize
 from services.upload.app import create_app as create_upload
 from shared.config import GalleryConfig, ResizeConfig, UploadConfig
@@ -120,6 +122,45 @@ async def test_missing_avif_is_made_on_demand(clients, db, storage_dir):
     assert path.exists()
     # A pair this image does not have is no file at all.
     assert (await resize.get(url.replace("wide.avif", "huge.gif"))).status == 404
+
+
+async def test_a_race_lost_while_making_a_file_on_demand_is_503_never_500(clients, db,
+                                                                          storage_dir,
+                                                                          monkeypatch):
+    """Two resize replicas, the reconciler and page views update the same variant rows: under
+    load Postgres may pick one statement as a deadlock victim (or something unforeseen goes
+    wrong mid-way). The on-demand answer is then 503, on which the gateway shows the
+    original, and the eager call's is 503 too: never a 500."""
+    upload, resize, _ = clients
+    body = await upload_photo(upload, "p01_chelsea.png")
+    await wait_ready(db, body["token"], base_only=False)
+    url = body["variants"]["monstrous"]["url"]
+    assert url.endswith("/monstrous.png")
+    path = storage_dir / url.removeprefix("/i/")
+    path.unlink()
+
+    async def deadlocked(*args, **kwargs):
+        raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+
+    async def unforeseen(*args, **kwargs):
+        raise ValueError("list.remove(x): x not in list")
+
+    for failure in (deadlocked, unforeseen):
+        monkeypatch.setattr(resize_handlers, "claim", failure)
+        response = await resize.get(url)
+        assert response.status == 503, (failure.__name__, await response.text())
+        assert response.headers["Retry-After"]
+        assert not path.exists()
+    monkeypatch.setattr(resize_handlers, "claim", deadlocked)
+    response = await resize.post(f"/variants/{body['token']}")
+    assert response.status == 503
+    assert (await response.json())["error"]["code"] == "busy"
+
+    monkeypatch.undo()
+    response = await resize.get(url)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "image/png"
+    assert path.exists()
 
 
 async def test_images_uploaded_before_are_backfilled_by_the_reconciler(clients, db,

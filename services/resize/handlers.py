@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from aiohttp import web
@@ -16,11 +17,13 @@ from services.resize.jobs import (
     make_variants,
 )
 from services.resize.keys import ENGINE, RECONCILE_SOON, STORAGE, SWEEP_SOON, WORKERS
-from shared.db import DB_POOL
-from shared.errors import Busy, NotFound
+from shared.db import DATABASE_UNAVAILABLE, DB_POOL, RETRY_TRANSACTION
+from shared.errors import Busy, KittehError, NotFound
 from shared.images import ImageRecord
 from shared.queries import image_by_storage_key, image_by_token
 from shared.variants import BASE, EAGER_KINDS, FORMAT_ORDER, KINDS, largest_first
+
+log = logging.getLogger("kitteh.resize")
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 WAIT_STEP = 0.05
@@ -56,7 +59,9 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
     not on the volume (not made yet, or lost). Makes it, writes it, returns it.
 
     Any answer but the file is 404 (no such image) or 503 (not now): on 503 the gateway
-    serves the original, uncached, so a page never shows a broken image."""
+    serves the original, uncached, so a page never shows a broken image. That holds for a
+    race lost while making the file too (a deadlock with another resize process, anything
+    unforeseen): it is logged with its traceback and answered 503, never 500."""
     app = request.app
     key, kind, ext = (request.match_info[k] for k in ("key", "kind", "ext"))
     image = await image_by_storage_key(app[DB_POOL], key)
@@ -72,6 +77,12 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
             _sweep_soon_if_lost(app, error)
             raise Busy("This variant cannot be made; showing the original.",
                        retry_after=60) from None
+        except (KittehError, *DATABASE_UNAVAILABLE, *RETRY_TRANSACTION):
+            raise  # 503 (busy, database away, a deadlock) or the like: the error middleware
+        except Exception:
+            log.exception("making %s.%s of %s on demand failed", kind, ext, image.name)
+            raise Busy("This variant could not be made just now; showing the original.",
+                       retry_after=2) from None
     if not await exists(path):
         if await app[DB_POOL].fetchval(STATE, image.id, kind, variant_format) != "working":
             # Failed and waiting for its next retry: nothing to wait for.

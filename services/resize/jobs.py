@@ -22,7 +22,7 @@ import asyncpg
 
 from services.resize.engine import RenderedVariant, ResizeEngine
 from services.resize.workers import Workers
-from shared.db import DATABASE_UNAVAILABLE
+from shared.db import DATABASE_UNAVAILABLE, RETRY_TRANSACTION
 from shared.errors import Busy
 from shared.images import ImageRecord
 from shared.storage import Storage
@@ -165,7 +165,7 @@ async def claim_backlog(pool: asyncpg.Pool, limit: int) -> dict[int, set[Pair]]:
 
 async def release(pool: asyncpg.Pool, image_id: int, pairs: Iterable[Pair]) -> None:
     """Hand claims back (best effort: with the database gone, they go stale instead)."""
-    with contextlib.suppress(*DATABASE_UNAVAILABLE):
+    with contextlib.suppress(*DATABASE_UNAVAILABLE, *RETRY_TRANSACTION):
         await pool.execute(RELEASE, image_id, *_arrays(pairs))
 
 
@@ -295,18 +295,19 @@ async def _failed(pool: asyncpg.Pool, image: ImageRecord, pairs: list[Pair], err
 
 
 async def _record(pool: asyncpg.Pool, query: str, *args) -> str:
-    """Record a result, waiting out a short database outage: the work is done and on disk,
-    and a result lost here would be rendered again by someone else. Returns the status."""
+    """Record a result, waiting out a short database outage, and repeating a statement rolled
+    back by a conflict with a concurrent one (a deadlock): the work is done and on disk, and
+    a result lost here would be rendered again by someone else. Returns the status."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RECORD_PATIENCE_SECONDS
     delay = 0.2
     while True:
         try:
             return await pool.execute(query, *args)
-        except DATABASE_UNAVAILABLE as error:
+        except (*DATABASE_UNAVAILABLE, *RETRY_TRANSACTION) as error:
             if loop.time() + delay > deadline:
                 raise
-            log.warning("recording a result: database unavailable (%r); retrying", error)
+            log.warning("recording a result: %r; retrying", error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -319,7 +320,9 @@ async def _heartbeat(pool: asyncpg.Pool, image_id: int,
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            with contextlib.suppress(*DATABASE_UNAVAILABLE):
+            # A missed beat is harmless (the next one comes long before the claim is
+            # stale); an error here would otherwise end the work that holds the claim.
+            with contextlib.suppress(*DATABASE_UNAVAILABLE, *RETRY_TRANSACTION):
                 await pool.execute(HEARTBEAT, image_id, *_arrays(pairs))
 
     task = asyncio.create_task(beat(), name=f"heartbeat-{image_id}")
