@@ -41,6 +41,7 @@ class RenderedVariant:
 class Rendering:
     variants: list[RenderedVariant]
     thumbhash: bytes | None = None  # when asked for
+    animated: bool = False  # more than one frame: the base format is the animated one's
 
 
 class ResizeEngine(Protocol):
@@ -120,7 +121,7 @@ class PillowEngine:
                 rendered += self._animated(img, moving, transpose, swap, icc)
                 specs = [s for s in specs if s.kind in STILL_KINDS]
                 if not specs:
-                    return Rendering(rendered)
+                    return Rendering(rendered, animated=True)
             largest = specs[0]
             box = None
             if img.format == "JPEG":
@@ -153,7 +154,7 @@ class PillowEngine:
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height, data,
                                                 spec.format, now - started))
                 started = now
-            return Rendering(rendered, thumbhash_of(current) if thumbhash else None)
+            return Rendering(rendered, thumbhash_of(current) if thumbhash else None, frames > 1)
 
     def _animated(self, img: ImageFile.ImageFile, specs: Sequence[VariantSpec],
                   transpose: Image.Transpose | None, swap: bool,
