@@ -322,6 +322,19 @@ async def test_animations_stay_animated_with_their_timing(upload_client, db, sto
     assert timing(tiny)[:2] == ("WEBP", 1), "grid tiles stay still"
 
 
+async def test_animation_page_names_the_webp_it_previews(upload_client, gallery_client, db):
+    body = await (await upload_client.post("/api/images", data=file_form(
+        animated("GIF", [50] * 4, 0), "cat.gif", "image/gif"))).json()
+    await wait_ready(db, body["token"])
+    # As while the resize service is away: the preview's files are not made yet.
+    await db.execute("UPDATE variants SET state = 'pending' FROM images i "
+                     "WHERE i.id = image_id AND i.token = $1", body["token"])
+    page = await (await gallery_client.get(body["page_url"])).text()
+    image = re.search(r'<meta property="og:image" content="([^"]*)"', page).group(1)
+    kind = re.search(r'<meta property="og:image:type" content="([^"]*)"', page).group(1)
+    assert image.endswith(".webp") and kind == "image/webp", (image, kind)
+
+
 async def test_animation_past_the_work_budget_gets_still_posters(
         aiohttp_client, aiohttp_server, env, db, storage_dir):
     from services.gallery.app import create_app as create_gallery
