@@ -435,3 +435,16 @@ def test_transparent_avif_variants_are_jpeg_over_white(tmp_path):
             left, right = out.getpixel((2, 2)), out.getpixel((out.width - 3, 2))
             assert left[0] > 240 and left[1] < 20, variant.kind
             assert min(right) > 240, f"{variant.kind}: transparent is white, not {right}"
+
+
+async def test_animation_tiles_stay_still_on_dense_screens(upload_client, gallery_client, db):
+    """The tile's srcset offers the large variant to dense screens: an animation's is
+    animated, so its tile offers only the tiny still poster."""
+    body = await (await upload_client.post("/api/images", data=file_form(
+        animated("GIF", [50] * 4, 0), "tile.gif", "image/gif"))).json()
+    assert body["original"]["frames"] == 4
+    await wait_ready(db, body["token"])
+    home = await (await gallery_client.get("/")).text()
+    tile = re.search(rf'<li class="tile" data-token="{body["token"]}".*?</li>', home, re.S)
+    assert tile is not None
+    assert "tiny.webp" in tile.group(0) and "large.webp" not in tile.group(0), tile.group(0)

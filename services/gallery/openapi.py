@@ -55,12 +55,14 @@ SCHEMAS: dict[str, Any] = {
     },
     "Original": {
         "type": "object",
-        "required": ["url", "width", "height", "bytes", "content_type", "filename"],
+        "required": ["url", "width", "height", "bytes", "content_type", "filename", "frames"],
         "properties": {
             "url": {"type": "string"}, "width": {"type": "integer", "minimum": 1},
             "height": {"type": "integer", "minimum": 1},
             "bytes": {"type": "integer", "minimum": 1}, "content_type": {"type": "string"},
-            "filename": {"type": "string"}},
+            "filename": {"type": "string"},
+            "frames": {"type": "integer", "minimum": 1,
+                       "description": "more than 1: an animation (its variants but tiny move)"}},
     },
     "VariantFile": {
         "type": "object", "required": ["url", "content_type", "bytes"],
