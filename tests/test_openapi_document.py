@@ -57,3 +57,13 @@ def test_the_statuses_the_services_answer_are_documented():
     assert "507" in upload  # StorageFull: the volume is full
     assert "507" in PATHS["/upload"]["post"]["responses"]
     assert "421" in PATHS["/img/{token}"]["get"]["responses"]  # a files origin's downloads
+
+
+def test_every_limit_published_is_in_the_document():
+    from dataclasses import asdict, fields
+
+    from shared.config import Limits
+
+    limits = Limits(*(1 for _ in fields(Limits)))
+    assert described({"$ref": "#/components/schemas/Limits"}, asdict(limits)) == []
+    assert set(asdict(limits)) == set(DOCUMENT["components"]["schemas"]["Limits"]["required"])

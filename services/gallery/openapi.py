@@ -117,9 +117,10 @@ SCHEMAS: dict[str, Any] = {
     "Limits": {
         "type": "object",
         "required": ["max_upload_bytes", "max_side", "max_pixels", "max_frames",
-                     "upload_read_timeout"],
+                     "upload_read_timeout", "max_animation_work"],
         "properties": {name: {"type": "integer"} for name in (
-            "max_upload_bytes", "max_side", "max_pixels", "max_frames", "upload_read_timeout")},
+            "max_upload_bytes", "max_side", "max_pixels", "max_frames", "upload_read_timeout",
+            "max_animation_work")},
     },
     "KeyInfo": {
         "type": "object", "required": ["name", "admin"],
