@@ -448,23 +448,3 @@ async def test_animation_tiles_stay_still_on_dense_screens(upload_client, galler
     tile = re.search(rf'<li class="tile" data-token="{body["token"]}".*?</li>', home, re.S)
     assert tile is not None
     assert "tiny.webp" in tile.group(0) and "large.webp" not in tile.group(0), tile.group(0)
-
-
-def test_still_note_names_why_an_animation_has_still_sizes():
-    from datetime import UTC, datetime
-
-    from services.gallery.pages import still_note
-    from shared.config import Limits
-    from shared.images import ImageRecord
-
-    limits = Limits(40_000_000, 20_000, 100_000_000, 900, 60, max_animation_work=1_000_000)
-
-    def record(content_type: str, frames: int, side: int = 100) -> ImageRecord:
-        return ImageRecord(1, "t", "T", "0" * 32, "f", content_type, side, side, 1, frames,
-                           datetime.now(UTC), ())
-
-    assert still_note(record("image/gif", 1), limits) is None
-    assert still_note(record("image/gif", 10), limits) is None  # kept: it moves
-    assert still_note(record("image/gif", 10, 1000), limits).startswith("Too long")
-    sequence = still_note(record("image/avif", 10), limits)
-    assert "AVIF animations are not resized" in sequence

@@ -76,17 +76,6 @@ def placeholder(image: ImageRecord, side: int) -> str | None:
     return placeholder_url(image.thumbhash, side)
 
 
-def still_note(image: ImageRecord, limits: Limits) -> str | None:
-    if image.frames == 1 or animation_kept(image.format, image.frames, image.width,
-                                           image.height, limits.max_animation_work):
-        return None
-    if image.format.animated_variant is None:
-        return (f"The sizes below are still pictures of the first frame: {image.format.label} "
-                "animations are not resized as animations. The original moves.")
-    return "Too long to resize: the sizes below are still pictures of the first frame. " \
-           "The original moves."
-
-
 def breakable(name: str) -> Markup:
     """A long memorable name with line-break opportunities between its words."""
     return Markup("<wbr>").join(escape(part) for part in WORD_START.split(name))
@@ -146,9 +135,9 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
         "size_text": human_bytes(image.bytes),
         "format_name": image.format.label,
         "animated": image.frames > 1,
-        # Animated, but its variants are still posters: past the work budget, or a format
-        # whose animations are not kept (an AVIF or HEIC sequence: JPEG variants).
-        "still_note": still_note(image, limits),
+        # Animated, but past the work budget: its variants are still posters.
+        "still_variants": image.frames > 1 and not animation_kept(
+            image.format, image.frames, image.width, image.height, limits.max_animation_work),
         "title_html": breakable(image.name),
         "uploaded_text": body["created_at"].replace("T", " ").replace("Z", " UTC"),
         "expires_text": (body["expires_at"] or "").replace("T", " ").replace("Z", " UTC"),
