@@ -448,3 +448,18 @@ async def test_animation_tiles_stay_still_on_dense_screens(upload_client, galler
     tile = re.search(rf'<li class="tile" data-token="{body["token"]}".*?</li>', home, re.S)
     assert tile is not None
     assert "tiny.webp" in tile.group(0) and "large.webp" not in tile.group(0), tile.group(0)
+
+
+def test_an_animation_s_tiny_still_is_made_alone(tmp_path):
+    """Remaking only the tiny poster (its file was lost, the sweeper reset its row) renders no
+    animated size at all (once a ZeroDivisionError: no frames' time to share out)."""
+    from services.resize.engine import PillowEngine
+    from shared.variants import variant_specs
+
+    source = tmp_path / "cat.gif"
+    source.write_bytes(animated("GIF", [50] * 4, 0))
+    tiny = [s for s in variant_specs(480, 270) if s.kind == "tiny"]
+    rendering = PillowEngine().render_all(source, BY_NAME["GIF"], tiny, thumbhash=True)
+    assert [v.kind for v in rendering.variants] == ["tiny"]
+    assert timing(rendering.variants[0].data)[:2] == ("WEBP", 1)
+    assert rendering.thumbhash is not None and rendering.animated

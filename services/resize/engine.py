@@ -118,7 +118,8 @@ class PillowEngine:
             rendered: list[RenderedVariant] = []
             if animation_kept(fmt, frames, *img.size, self.max_animation_work):
                 moving = [s for s in specs if s.kind not in STILL_KINDS]
-                rendered += self._animated(img, moving, transpose, swap, icc)
+                if moving:  # none when only the tiny still is asked for (remade alone)
+                    rendered += self._animated(img, moving, transpose, swap, icc)
                 specs = [s for s in specs if s.kind in STILL_KINDS]
                 if not specs:
                     return Rendering(rendered, animated=True)
