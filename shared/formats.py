@@ -64,18 +64,11 @@ class Format:
     def extension(self) -> str:
         return self.extensions[0]
 
-    # The still variant, spelled as before the registry (the resize bench uses these).
-    @property
-    def variant_extension(self) -> str:
-        return BY_NAME[self.still_variant].extension
-
+    # The still variant's format, as the resize bench names it. An image's variant files
+    # (animations: WebP) are ImageRecord.variant_output's, never this.
     @property
     def variant_pillow_name(self) -> str:
         return self.still_variant
-
-    @property
-    def variant_content_type(self) -> str:
-        return BY_NAME[self.still_variant].content_type
 
 
 FORMATS: tuple[Format, ...] = (

@@ -123,6 +123,7 @@ def image_json(image: ImageRecord, urls: Urls = RELATIVE) -> dict[str, Any]:
             "bytes": image.bytes,
             "content_type": image.content_type,
             "filename": image.filename,
+            "frames": image.frames,
         },
         "variants": {
             v.kind: {

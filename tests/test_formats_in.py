@@ -322,6 +322,19 @@ async def test_animations_stay_animated_with_their_timing(upload_client, db, sto
     assert timing(tiny)[:2] == ("WEBP", 1), "grid tiles stay still"
 
 
+async def test_animation_page_names_the_webp_it_previews(upload_client, gallery_client, db):
+    body = await (await upload_client.post("/api/images", data=file_form(
+        animated("GIF", [50] * 4, 0), "cat.gif", "image/gif"))).json()
+    await wait_ready(db, body["token"])
+    # As while the resize service is away: the preview's files are not made yet.
+    await db.execute("UPDATE variants SET state = 'pending' FROM images i "
+                     "WHERE i.id = image_id AND i.token = $1", body["token"])
+    page = await (await gallery_client.get(body["page_url"])).text()
+    image = re.search(r'<meta property="og:image" content="([^"]*)"', page).group(1)
+    kind = re.search(r'<meta property="og:image:type" content="([^"]*)"', page).group(1)
+    assert image.endswith(".webp") and kind == "image/webp", (image, kind)
+
+
 async def test_animation_past_the_work_budget_gets_still_posters(
         aiohttp_client, aiohttp_server, env, db, storage_dir):
     from services.gallery.app import create_app as create_gallery
@@ -422,3 +435,31 @@ def test_transparent_avif_variants_are_jpeg_over_white(tmp_path):
             left, right = out.getpixel((2, 2)), out.getpixel((out.width - 3, 2))
             assert left[0] > 240 and left[1] < 20, variant.kind
             assert min(right) > 240, f"{variant.kind}: transparent is white, not {right}"
+
+
+async def test_animation_tiles_stay_still_on_dense_screens(upload_client, gallery_client, db):
+    """The tile's srcset offers the large variant to dense screens: an animation's is
+    animated, so its tile offers only the tiny still poster."""
+    body = await (await upload_client.post("/api/images", data=file_form(
+        animated("GIF", [50] * 4, 0), "tile.gif", "image/gif"))).json()
+    assert body["original"]["frames"] == 4
+    await wait_ready(db, body["token"])
+    home = await (await gallery_client.get("/")).text()
+    tile = re.search(rf'<li class="tile" data-token="{body["token"]}".*?</li>', home, re.S)
+    assert tile is not None
+    assert "tiny.webp" in tile.group(0) and "large.webp" not in tile.group(0), tile.group(0)
+
+
+def test_an_animation_s_tiny_still_is_made_alone(tmp_path):
+    """Remaking only the tiny poster (its file was lost, the sweeper reset its row) renders no
+    animated size at all (once a ZeroDivisionError: no frames' time to share out)."""
+    from services.resize.engine import PillowEngine
+    from shared.variants import variant_specs
+
+    source = tmp_path / "cat.gif"
+    source.write_bytes(animated("GIF", [50] * 4, 0))
+    tiny = [s for s in variant_specs(480, 270) if s.kind == "tiny"]
+    rendering = PillowEngine().render_all(source, BY_NAME["GIF"], tiny, thumbhash=True)
+    assert [v.kind for v in rendering.variants] == ["tiny"]
+    assert timing(rendering.variants[0].data)[:2] == ("WEBP", 1)
+    assert rendering.thumbhash is not None and rendering.animated

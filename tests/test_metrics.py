@@ -165,3 +165,29 @@ def test_log_lines_are_one_json_object():
     assert (parsed["level"], parsed["logger"], parsed["service"], parsed["request_id"]) == \
         ("ERROR", "kitteh.upload", "upload", "abc")
     assert "Traceback" in parsed["exc_info"] and parsed["time"]
+
+
+def test_animation_render_times_are_labelled_with_the_format_written(tmp_path):
+    """An animated GIF's variants are WebP (animated, and still posters): the histogram
+    says webp, not the still GIF's png."""
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry
+
+    from services.resize.engine import PillowEngine
+    from services.resize.metrics import MeasuredEngine, ResizeMetrics
+    from shared.formats import BY_NAME
+    from shared.variants import variant_specs
+    from tests.test_formats_in import animated
+
+    source = tmp_path / "cat.gif"
+    source.write_bytes(animated("GIF", [50] * 4, 0))
+    registry = CollectorRegistry()
+    metrics = ResizeMetrics(registry, SimpleNamespace(busy=0, threads=1))
+    MeasuredEngine(PillowEngine(), metrics).render_all(source, BY_NAME["GIF"],
+                                                        variant_specs(480, 270))
+    for kind in ("tiny", "large", "monstrous"):
+        assert registry.get_sample_value("kitteh_variant_render_seconds_count",
+                                         {"kind": kind, "format": "webp"}) == 1, kind
+        assert registry.get_sample_value("kitteh_variant_render_seconds_count",
+                                         {"kind": kind, "format": "png"}) is None

@@ -43,7 +43,7 @@ TOKEN = {"name": "token", "in": "path", "required": True,
          "schema": {"type": "string", "pattern": "^[a-z0-9]{1,100}$"}}
 ERROR_CODES = ["bad_request", "unauthorized", "forbidden", "not_found", "too_slow",
                "too_large", "unsupported_image", "over_limits", "rate_limited", "busy",
-               "method_not_allowed"]
+               "storage_full", "misdirected", "method_not_allowed"]
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -55,29 +55,48 @@ SCHEMAS: dict[str, Any] = {
     },
     "Original": {
         "type": "object",
-        "required": ["url", "width", "height", "bytes", "content_type", "filename"],
+        "required": ["url", "width", "height", "bytes", "content_type", "filename", "frames"],
         "properties": {
             "url": {"type": "string"}, "width": {"type": "integer", "minimum": 1},
             "height": {"type": "integer", "minimum": 1},
             "bytes": {"type": "integer", "minimum": 1}, "content_type": {"type": "string"},
-            "filename": {"type": "string"}},
+            "filename": {"type": "string"},
+            "frames": {"type": "integer", "minimum": 1,
+                       "description": "more than 1: an animation (its variants but tiny move)"}},
+    },
+    "VariantFile": {
+        "type": "object", "required": ["url", "content_type", "bytes"],
+        "properties": {
+            "url": {"type": "string"}, "content_type": {"type": "string"},
+            "bytes": {"type": ["integer", "null"], "minimum": 1}},
     },
     "Variant": {
-        "type": "object", "required": ["url", "width", "height", "ready"],
+        "type": "object", "required": ["url", "width", "height", "ready", "formats"],
         "properties": {
-            "url": {"type": "string"}, "width": {"type": "integer", "minimum": 1},
-            "height": {"type": "integer", "minimum": 1}, "ready": {"type": "boolean"}},
+            "url": {"type": "string", "description": "the base format (JPEG, PNG, WebP)"},
+            "width": {"type": "integer", "minimum": 1},
+            "height": {"type": "integer", "minimum": 1}, "ready": {"type": "boolean"},
+            "formats": {"type": "object",
+                        "description": "the files of this size made so far, by output "
+                                       "format (jpeg, png, webp, avif): the base one and the "
+                                       "modern ones made in the background",
+                        "additionalProperties": _ref("VariantFile")}},
     },
     "Image": {
         "type": "object",
         "required": ["token", "name", "page_url", "download_url", "original", "variants",
-                     "created_at", "visibility", "expires_at"],
+                     "thumbhash", "created_at", "visibility", "expires_at"],
         "properties": {
             "token": {"type": "string"}, "name": {"type": "string"},
             "page_url": {"type": "string"}, "download_url": {"type": "string"},
             "original": _ref("Original"),
-            "variants": {"type": "object", "description": "by size: tiny, large, monstrous",
+            "variants": {"type": "object",
+                         "description": "by size: tiny, large, monstrous, and for originals "
+                                        "wide enough wide and huge",
                          "additionalProperties": _ref("Variant")},
+            "thumbhash": {"type": ["string", "null"], "contentEncoding": "base64",
+                          "description": "a ThumbHash of the picture (placeholder while it "
+                                         "loads); null until the variants are made"},
             "created_at": {"type": "string", "format": "date-time"},
             "visibility": {"enum": ["public", "unlisted"]},
             "expires_at": {"type": ["string", "null"], "format": "date-time",
@@ -98,9 +117,10 @@ SCHEMAS: dict[str, Any] = {
     "Limits": {
         "type": "object",
         "required": ["max_upload_bytes", "max_side", "max_pixels", "max_frames",
-                     "upload_read_timeout"],
+                     "upload_read_timeout", "max_animation_work"],
         "properties": {name: {"type": "integer"} for name in (
-            "max_upload_bytes", "max_side", "max_pixels", "max_frames", "upload_read_timeout")},
+            "max_upload_bytes", "max_side", "max_pixels", "max_frames", "upload_read_timeout",
+            "max_animation_work")},
     },
     "KeyInfo": {
         "type": "object", "required": ["name", "admin"],
@@ -117,7 +137,8 @@ SCHEMAS: dict[str, Any] = {
                            "maximum": MAX_EXPIRES_IN,
                            "description": "seconds from now; absent or empty: never"},
             "file": {"type": "string", "format": "binary",
-                     "description": "JPEG, PNG, GIF or WebP, judged by its content"},
+                     "description": "JPEG, PNG, GIF, WebP, AVIF or HEIC, judged by its "
+                                    "content"},
         },
     },
     "ShareX": {
@@ -176,6 +197,7 @@ PATHS: dict[str, Any] = {
                 "422": _error("over the pixel, side or frame limits"),
                 "429": RATE_LIMITED,
                 "503": BUSY,
+                "507": _error("the volume is full: nothing was stored"),
             },
         },
     },
@@ -245,6 +267,8 @@ PATHS: dict[str, Any] = {
                 "200": {"description": "the file", "content": {
                     "image/*": {"schema": {"type": "string", "format": "binary"}}}},
                 "404": _html("no such image (or it expired)"),
+                "421": _error("KITTEH_FILES_URL is set and this is not its host: downloads "
+                              "are on the files origin (the `download_url`)"),
             },
         },
     },
@@ -269,7 +293,8 @@ PATHS: dict[str, Any] = {
                for status, words in (("400", "bad form"), ("401", "keys mode: no valid key"),
                                      ("408", "stalled"), ("413", "too many bytes"),
                                      ("415", "not an image"), ("422", "over the limits"),
-                                     ("429", "rate limited"), ("503", "busy"))},
+                                     ("429", "rate limited"), ("503", "busy"),
+                                     ("507", "the volume is full"))},
         },
     }},
     "/{name}": {

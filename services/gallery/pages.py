@@ -58,9 +58,14 @@ def sources(image: ImageRecord, urls: Urls,
     return found
 
 
+def tile_kinds(image: ImageRecord) -> tuple[str, ...]:
+    """Grid tiles: the tiny variant on ordinary screens, the large one on dense ones; an
+    animation's tiny only, its still poster (its large one moves: grid tiles stay still)."""
+    return ("tiny",) if image.frames > 1 else TILE_KINDS
+
+
 def tile_srcset(image: ImageRecord, urls: Urls) -> str:
-    """Grid tiles: the tiny variant on ordinary screens, the large one on dense ones."""
-    return srcset(image, urls, TILE_KINDS)
+    return srcset(image, urls, tile_kinds(image))
 
 
 def placeholder(image: ImageRecord, side: int) -> str | None:
@@ -88,7 +93,7 @@ def home_context(images: list[ImageRecord], config: GalleryConfig,
     return {
         "before": before,
         "tiles": [{"image": i, "srcset": tile_srcset(i, urls),
-                   "sources": sources(i, urls, TILE_KINDS),
+                   "sources": sources(i, urls, tile_kinds(i)),
                    "placeholder": placeholder(i, TILE_SIDE)} for i in images],
         "limits": config.limits,
         "limits_text": limits_summary(config.limits),

@@ -41,6 +41,7 @@ class RenderedVariant:
 class Rendering:
     variants: list[RenderedVariant]
     thumbhash: bytes | None = None  # when asked for
+    animated: bool = False  # more than one frame: the base format is the animated one's
 
 
 class ResizeEngine(Protocol):
@@ -117,10 +118,11 @@ class PillowEngine:
             rendered: list[RenderedVariant] = []
             if animation_kept(fmt, frames, *img.size, self.max_animation_work):
                 moving = [s for s in specs if s.kind not in STILL_KINDS]
-                rendered += self._animated(img, moving, transpose, swap, icc)
+                if moving:  # none when only the tiny still is asked for (remade alone)
+                    rendered += self._animated(img, moving, transpose, swap, icc)
                 specs = [s for s in specs if s.kind in STILL_KINDS]
                 if not specs:
-                    return Rendering(rendered)
+                    return Rendering(rendered, animated=True)
             largest = specs[0]
             box = None
             if img.format == "JPEG":
@@ -153,7 +155,7 @@ class PillowEngine:
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height, data,
                                                 spec.format, now - started))
                 started = now
-            return Rendering(rendered, thumbhash_of(current) if thumbhash else None)
+            return Rendering(rendered, thumbhash_of(current) if thumbhash else None, frames > 1)
 
     def _animated(self, img: ImageFile.ImageFile, specs: Sequence[VariantSpec],
                   transpose: Image.Transpose | None, swap: bool,

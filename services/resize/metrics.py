@@ -78,6 +78,6 @@ class MeasuredEngine:
                    ) -> Rendering:
         rendering = self.engine.render_all(source, fmt, specs, thumbhash, pause)
         for variant in rendering.variants:
-            output = output_for(fmt, variant.format).name
+            output = output_for(fmt, variant.format, rendering.animated).name
             self.metrics.render_seconds.labels(variant.kind, output).observe(variant.seconds)
         return rendering

@@ -288,7 +288,9 @@
     li.dataset.token = image.token;
     li.querySelector("a").href = image.page_url;
     const img = li.querySelector("img");
-    const { tiny, large } = image.variants;
+    const { tiny } = image.variants;
+    // An animation's tile is its tiny still poster only: its large variant moves.
+    const large = image.original.frames > 1 ? null : image.variants.large;
     img.srcset = [tiny, large].filter(Boolean).map((v) => `${v.url} ${v.width}w`).join(", ");
     img.width = tiny.width;
     img.height = tiny.height;
