@@ -4,7 +4,7 @@ idle, interleaved in one stack.
 
     python -m bench.background [DIR ...] [--uploads 24]
 
-One client uploads the photos of ../shared/photos (or $KITTEH_PHOTOS), each made unique.
+One client uploads the photos of tests/data/photos (or $KITTEH_PHOTOS), each made unique.
 Uploads alternate between two cases: *idle* waits until the previous image's AVIF and WebP
 files are all made (or 20 s) before sending, which is what an upload cost before the
 background existed (the upload waits for the same three base variants as before); *busy*

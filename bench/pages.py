@@ -3,7 +3,7 @@ home page and the image page of a 12 MP photo.
 
     python -m bench.pages [DIR ...] [--runs 3]
 
-Starts the stack (the local runner, as a user runs it), uploads the photos of ../shared/photos
+Starts the stack (the local runner, as a user runs it), uploads the photos of tests/data/photos
 (or $KITTEH_PHOTOS) and, newest, a 12 MP photo made from the largest one (cropped to
 4000 × 3000, JPEG q90), and waits until the background has made their AVIF and WebP files.
 Then, against Debian's Chromium:
