@@ -37,6 +37,15 @@ BEARER_CHALLENGE = 'Bearer realm="kitteh"'  # every 401 names the scheme it want
 PROBE_TIMEOUT = 1.0  # seconds; a probe that hangs is itself the answer "not ready"
 
 
+def bearer(header: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer`` header (an upload key or a delete
+    token); None without one. The one parser of every service that takes either."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
 def json_error(error: KittehError) -> web.Response:
     response = web.json_response(
         {"error": {"code": error.code, "message": error.message}}, status=error.status

@@ -18,6 +18,7 @@ from aiohttp import web
 from services.gallery.keys import CONFIG
 from services.gallery.origin import share_origin
 from shared.errors import BadRequest
+from shared.http import bearer
 
 SHAREX_VERSION = "15.0.0"  # the custom-uploader format with {json:...} placeholders
 KEY_SHAPE = re.compile(r"[A-Za-z0-9_\-]{1,200}")  # what token_urlsafe makes
@@ -54,8 +55,7 @@ def sharex_config(base: str, key: str | None, absolute_answers: bool) -> dict[st
 
 
 async def sharex_file(request: web.Request) -> web.Response:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    key = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    key = bearer(request.headers.get("Authorization"))
     if key is not None and not KEY_SHAPE.fullmatch(key):
         raise BadRequest("That is not the shape of an upload key.")
     base = site_url(request)

@@ -12,20 +12,13 @@ from __future__ import annotations
 import asyncpg
 
 from shared.errors import Unauthorized
+from shared.http import bearer
 from shared.upload_keys import UploadKey, key_for_secret
 
 KEY_FIELD = "key"
 NO_KEY = ("This Kitteh accepts uploads only with an upload key: send it as "
           "'Authorization: Bearer <key>'. Ask the operator for one (kitteh keys create).")
 BAD_KEY = "That upload key is not valid (mistyped, or revoked)."
-
-
-def bearer(header: str | None) -> str | None:
-    """The credential of an ``Authorization: Bearer`` header; None without one."""
-    scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return value.strip() or None
 
 
 class UploadGate:

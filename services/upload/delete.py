@@ -9,6 +9,7 @@ import asyncpg
 
 from services.upload.ingest import hash_delete_token
 from shared.errors import Forbidden
+from shared.http import bearer
 from shared.removal import remove_image
 from shared.storage import Storage
 from shared.upload_keys import key_for_secret
@@ -34,8 +35,8 @@ async def delete_image(pool: asyncpg.Pool, storage: Storage, token: str, present
 
 
 def bearer_token(header: str | None) -> str:
-    scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    presented = bearer(header)
+    if presented is None:
         raise Forbidden("Send the delete token (or an upload key) as "
                         "'Authorization: Bearer <token>'.")
-    return value.strip()
+    return presented

@@ -7,7 +7,7 @@ import contextlib
 
 from aiohttp import web
 
-from services.upload.access import UploadGate, bearer
+from services.upload.access import UploadGate
 from services.upload.delete import bearer_token, delete_image
 from services.upload.ingest import IngestResult, Placement, ingest
 from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
@@ -17,6 +17,7 @@ from services.upload.receive import receive_upload
 from services.upload.resize_client import request_variants
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL
 from shared.errors import Unauthorized
+from shared.http import bearer
 from shared.images import image_json
 from shared.queries import image_by_token
 from shared.upload_keys import key_for_secret
