@@ -3,7 +3,8 @@
 A backup directory holds::
 
     database.dump    pg_dump, custom format (pg_restore reads it)
-    files/ab/ab12…/  the image directories the dump's rows refer to, copied from the volume
+    files/ab/ab12…/  the images' files the dump's rows refer to, copied from the store (the
+                     volume or the S3 bucket: a backup restores into either)
     manifest.json    written last: a directory without one is an unfinished backup
 
 Consistent while Kitteh runs, without stopping anything:
@@ -11,7 +12,7 @@ Consistent while Kitteh runs, without stopping anything:
 1. One REPEATABLE READ transaction exports its snapshot, lists the storage keys it sees, and
    pg_dump dumps exactly that snapshot (``--snapshot``): the list and the dump agree row
    for row, whatever commits meanwhile.
-2. Then the image directory of each listed key is copied. Files are content-addressed and
+2. Then the files of each listed key are copied from the store. Files are content-addressed and
    never rewritten (a key names the same bytes forever, and every file is written to a
    temp name and renamed into place), so a file copied later is the file the row meant.
    Every file a dumped row needs existed before its row committed, hence before the
@@ -29,6 +30,7 @@ empty DATABASE_URL database and volume): it never merges into, or overwrites, li
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -43,8 +45,18 @@ import psycopg
 from psycopg import IsolationLevel
 
 from deploy.installation import CommandError, Installation
+from shared.config import StoreConfig
+from shared.formats import mime_types
 from shared.migrate import apply_migrations
-from shared.storage import KEY_PATTERN, TEMP_PREFIX
+from shared.storage import (
+    KEY_PATTERN,
+    ImageStore,
+    Scratch,
+    file_name,
+    key_prefix,
+    open_store,
+    scratch_for,
+)
 
 FORMAT = "kitteh-backup"
 VERSION = 1
@@ -77,11 +89,24 @@ def _is_empty(directory: Path) -> bool:
     return not directory.exists() or not any(directory.iterdir())
 
 
-def _volume_is_empty(storage: Path) -> bool:
-    """Nothing but the empty ``tmp/`` a service makes at start counts as empty."""
-    if not storage.exists():
+def _store_is_empty(config: StoreConfig) -> bool:
+    """No image file in the store (scratch files and empty directories do not count)."""
+
+    async def look(store: ImageStore) -> bool:
+        async for _found in store.list():
+            return False
         return True
-    return all(p.name == "tmp" and p.is_dir() and _is_empty(p) for p in storage.iterdir())
+
+    return asyncio.run(_with_store(config, look))
+
+
+async def _with_store(config: StoreConfig, work):
+    store = open_store(config)
+    try:
+        await store.check()
+        return await work(store)
+    finally:
+        await store.close()
 
 
 # -- backup ---------------------------------------------------------------------------------
@@ -114,7 +139,8 @@ def backup(installation: Installation, target: Path) -> dict:
             _run([pg_dump, "--format=custom", f"--snapshot={snapshot}",
                   f"--file={target / DUMP}", f"--dbname={url}"], "pg_dump")
             conn.rollback()
-    copied, deleted = _copy_image_dirs(installation.storage_dir, target / FILES, keys)
+    copied, deleted = asyncio.run(_with_store(
+        installation.store_config, lambda store: _copy_images(store, target / FILES, keys)))
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -136,23 +162,25 @@ def backup(installation: Installation, target: Path) -> dict:
     return manifest
 
 
-def _copy_image_dirs(storage: Path, files: Path, keys: list[str]) -> tuple[Copied, list[str]]:
+async def _copy_images(store: ImageStore, files: Path,
+                       keys: list[str]) -> tuple[Copied, list[str]]:
     copied, deleted = Copied(), []
     for key in keys:
         if not KEY_PATTERN.match(key):
             raise CommandError(f"unexpected storage key in the database: {key!r}")
-        source, dest = storage / key[:2] / key, files / key[:2] / key
+        dest = files / key[:2] / key
         dest.mkdir(parents=True, exist_ok=True)
-        names = sorted(os.listdir(source)) if source.is_dir() else []
-        for name in names:
-            if name.startswith(TEMP_PREFIX) or name.startswith("."):
-                continue  # a write in progress, renamed into place later
+        # Only finished files are listed (a write in progress is a temp file or an
+        # unfinished multipart upload, invisible here).
+        for found in sorted([f async for f in store.list(key_prefix(key))],
+                            key=lambda f: f.name):
+            target = dest / found.name.rsplit("/", 1)[1]
             try:
-                shutil.copy2(source / name, dest / name)
+                await _download(store, found.name, target)
             except FileNotFoundError:
                 continue  # removed meanwhile (its image deleted: checked below)
             copied.files += 1
-            copied.bytes += (dest / name).stat().st_size
+            copied.bytes += target.stat().st_size
         if not any(dest.glob("original.*")):
             shutil.rmtree(dest)
             deleted.append(key)
@@ -191,8 +219,9 @@ def _refuse_unless_empty(installation: Installation) -> None:
             raise CommandError(f"a PostgreSQL cluster for {data} already exists at "
                                f"{installation.cluster_dir}; remove it or choose another "
                                "KITTEH_DATA_DIR")
-    if not _volume_is_empty(installation.storage_dir):
-        raise CommandError(f"the volume {installation.storage_dir} is not empty")
+    if not _store_is_empty(installation.store_config):
+        store = open_store(installation.store_config)
+        raise CommandError(f"the image store ({store.describe()}) is not empty")
 
 
 def restore(installation: Installation, source: Path) -> dict:
@@ -221,22 +250,66 @@ def restore(installation: Installation, source: Path) -> dict:
             raise CommandError(f"the restored database has {images} images, the backup "
                                f"says {expected}")
         applied = apply_migrations(url)  # an older backup's schema, brought up to date
-        copied = _copy_back(source / manifest["files"]["directory"], installation.storage_dir)
+        files = _backup_files(source / manifest["files"]["directory"])
+        scratch = scratch_for(installation.store_config.storage_dir)
+        copied = asyncio.run(_with_store(
+            installation.store_config, lambda store: _copy_back(files, store, scratch)))
     return {"images": images, "files": copied.files, "bytes": copied.bytes,
             "migrations_applied": applied}
 
 
-def _copy_back(files: Path, storage: Path) -> Copied:
-    copied = Copied()
-    storage.mkdir(parents=True, exist_ok=True)
-    (storage / "tmp").mkdir(exist_ok=True)
-    if not files.is_dir():
-        return copied
-    for shard in sorted(files.iterdir()):
+async def _download(store: ImageStore, name: str, target: Path) -> None:
+    """One stored file to a local file, streamed (an original may be large)."""
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with partial.open("wb") as out:
+            async for chunk in store.stream(name):
+                out.write(chunk)
+        partial.rename(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _backup_files(files: Path) -> list[tuple[str, Path]]:
+    """(stored name, file) of every file in a backup's files directory."""
+    found = []
+    for shard in sorted(files.iterdir()) if files.is_dir() else []:
         for image_dir in sorted(shard.iterdir()):
-            shutil.copytree(image_dir, storage / shard.name / image_dir.name)
-            copied.images += 1
-            for path in image_dir.iterdir():
-                copied.files += 1
-                copied.bytes += path.stat().st_size
+            if not KEY_PATTERN.match(image_dir.name) or image_dir.name[:2] != shard.name:
+                raise CommandError(f"unexpected directory in the backup: {image_dir}")
+            for path in sorted(image_dir.iterdir()):
+                stem, _, extension = path.name.partition(".")
+                found.append((file_name(image_dir.name, stem, extension), path))
+    return found
+
+
+async def _copy_back(files: list[tuple[str, Path]], store: ImageStore,
+                     scratch: Scratch) -> Copied:
+    """Put each file into the store through a scratch copy: a store may move what it is
+    given (the local one renames), and the backup must stay whole."""
+    copied = Copied()
+    keys = set()
+    loop = asyncio.get_running_loop()
+    for name, path in files:
+        copy = await loop.run_in_executor(None, _scratch_copy, path, scratch)
+        try:
+            await store.put_file(name, copy, _content_type(name.rsplit(".", 1)[1]))
+        finally:
+            copy.unlink(missing_ok=True)
+        keys.add(name.split("/")[1])
+        copied.files += 1
+        copied.bytes += path.stat().st_size
+    copied.images = len(keys)
     return copied
+
+
+def _scratch_copy(path: Path, scratch: Scratch) -> Path:
+    scratch.prepare()
+    copy = scratch.new_file(prefix="restore-")
+    shutil.copyfile(path, copy)
+    return copy
+
+
+def _content_type(extension: str) -> str:
+    return next((t for t, extensions in mime_types().items() if extension in extensions),
+                "application/octet-stream")

@@ -19,7 +19,7 @@ from pathlib import Path
 from deploy.postgres import LocalPostgres, cluster_dir, log_file_for
 from deploy.processes import is_runner
 from deploy.system import find, require
-from shared.config import Env
+from shared.config import Env, StoreConfig
 
 
 class CommandError(RuntimeError):
@@ -31,6 +31,7 @@ class Installation:
     data_dir: Path
     database_url: str | None  # given in the environment; else the embedded cluster
     storage_dir: Path
+    store: StoreConfig | None = None  # the image store; None: the volume at storage_dir
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Installation:
@@ -44,7 +45,13 @@ class Installation:
             storage = env.directory("KITTEH_STORAGE_DIR")
         else:
             storage = data_dir / "images"
-        return cls(data_dir, environ.get("DATABASE_URL") or None, storage)
+        store = StoreConfig.from_env(env)
+        return cls(data_dir, environ.get("DATABASE_URL") or None, storage,
+                   StoreConfig(storage, store.mode, store.s3))
+
+    @property
+    def store_config(self) -> StoreConfig:
+        return self.store or StoreConfig(self.storage_dir)
 
     @property
     def cluster_dir(self) -> Path:

@@ -46,7 +46,7 @@ from deploy.processes import Child, clean_stale_pid_files, is_runner
 from deploy.runner_config import SERVICES, Replica, RunnerConfig
 from deploy.supervision import PostgresWatch, Stop, StopSignals, Watch, describe_exit
 from deploy.system import MissingProgram, is_root, require
-from shared.config import ConfigError, Env
+from shared.config import STORAGE_MODES, ConfigError, Env
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60
@@ -202,6 +202,7 @@ class Stack:
             "KITTEH_GALLERY_ADDR": f"127.0.0.1:{ports['gallery']}",
             "KITTEH_ASSETS_ADDR": f"127.0.0.1:{ports['assets']}",
             "KITTEH_STORAGE_DIR": str(self.storage_dir),
+            "KITTEH_STORAGE": env.choice("KITTEH_STORAGE", STORAGE_MODES),
             "KITTEH_ASSETS_ROOT": str(self.assets_dir),
             "KITTEH_MAX_UPLOAD_BYTES": str(env.integer("KITTEH_MAX_UPLOAD_BYTES", minimum=1024)),
             "KITTEH_UPLOAD_READ_TIMEOUT": str(env.integer("KITTEH_UPLOAD_READ_TIMEOUT", 1)),

@@ -7,8 +7,9 @@ each service's ``__main__`` turns that into one line on stderr and exit status 2
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -113,6 +114,49 @@ def files_url(env: Env) -> str:
     return value
 
 
+STORAGE_MODES = ("local", "s3")  # KITTEH_STORAGE
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str  # "" means AWS S3
+    bucket: str
+    region: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where images are kept (``shared.storage.open_store``). ``storage_dir`` holds the images
+    in local mode and, in every mode, the scratch directory of uploads in flight."""
+
+    storage_dir: Path
+    mode: str = "local"
+    s3: S3Settings | None = None
+
+    @classmethod
+    def from_env(cls, env: Env) -> StoreConfig:
+        mode = env.choice("KITTEH_STORAGE", STORAGE_MODES)
+        s3 = None
+        if mode == "s3":
+            for name in ("KITTEH_S3_BUCKET", "KITTEH_S3_ACCESS_KEY_ID",
+                         "KITTEH_S3_SECRET_ACCESS_KEY"):
+                if not env.raw(name):
+                    raise ConfigError(f"{name} is required with KITTEH_STORAGE=s3")
+            bucket = env.raw("KITTEH_S3_BUCKET")
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+                raise ConfigError(f"KITTEH_S3_BUCKET={bucket!r} is not a valid bucket name "
+                                  "(3-63 lower-case letters, digits, dots and hyphens)")
+            s3 = S3Settings(
+                endpoint=env.url("KITTEH_S3_ENDPOINT", ("http", "https"), allow_empty=True),
+                bucket=bucket,
+                region=env.text("KITTEH_S3_REGION"),
+                access_key_id=env.raw("KITTEH_S3_ACCESS_KEY_ID"),
+                secret_access_key=env.raw("KITTEH_S3_SECRET_ACCESS_KEY"))
+        return cls(env.directory("KITTEH_STORAGE_DIR"), mode, s3)
+
+
 @dataclass(frozen=True)
 class Limits:
     """What the upload path refuses; published at GET /api/limits."""
@@ -139,7 +183,7 @@ class Limits:
 @dataclass(frozen=True)
 class UploadConfig:
     database_url: str
-    storage_dir: Path
+    store: StoreConfig
     host: str
     port: int
     resize_url: str
@@ -157,7 +201,7 @@ class UploadConfig:
         env = Env(environ)
         return cls(
             database_url=database_url(env),
-            storage_dir=env.directory("KITTEH_STORAGE_DIR"),
+            store=StoreConfig.from_env(env),
             host=env.text("KITTEH_BIND_HOST"),
             port=env.port("KITTEH_UPLOAD_PORT"),
             resize_url=env.url("KITTEH_RESIZE_URL", ("http", "https")),
@@ -175,7 +219,7 @@ class UploadConfig:
 @dataclass(frozen=True)
 class ResizeConfig:
     database_url: str
-    storage_dir: Path
+    store: StoreConfig
     host: str
     port: int
     workers: int
@@ -192,7 +236,7 @@ class ResizeConfig:
         workers = env.integer("KITTEH_RESIZE_WORKERS", minimum=0, maximum=256)
         return cls(
             database_url=database_url(env),
-            storage_dir=env.directory("KITTEH_STORAGE_DIR"),
+            store=StoreConfig.from_env(env),
             host=env.text("KITTEH_BIND_HOST"),
             port=env.port("KITTEH_RESIZE_PORT"),
             workers=workers or os.cpu_count() or 1,
@@ -208,7 +252,7 @@ class ResizeConfig:
 @dataclass(frozen=True)
 class GalleryConfig:
     database_url: str
-    storage_dir: Path
+    store: StoreConfig
     host: str
     port: int
     public_url: str
@@ -230,7 +274,7 @@ class GalleryConfig:
             assets_url += "/"
         return cls(
             database_url=database_url(env),
-            storage_dir=env.directory("KITTEH_STORAGE_DIR"),
+            store=StoreConfig.from_env(env),
             host=env.text("KITTEH_BIND_HOST"),
             port=env.port("KITTEH_GALLERY_PORT"),
             public_url=public_url(env),

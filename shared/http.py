@@ -15,7 +15,7 @@ from aiohttp import web
 
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL, RETRY_TRANSACTION
 from shared.errors import Busy, KittehError, StorageFull
-from shared.storage import Storage
+from shared.storage import STORE, ImageStore, LocalStore
 from shared.units import human_bytes
 
 log = logging.getLogger("kitteh")
@@ -124,8 +124,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: Postgres answers within a second, and, for a service that writes the
-    volume, the volume is there and writable. The volume is reported for every service, but
-    does not hold back one that only reads it (the gallery hands files to nginx by
+    store, the store is there and writable (a local volume with room to spare). The store is
+    reported for every service (``"store"``, and ``"volume"`` too in local mode, as before),
+    but does not hold back one that only reads it (the gallery hands files to nginx by
     X-Accel-Redirect). Failures are reported in the body, never raised."""
     app = request.app
     body: dict[str, str] = {}
@@ -136,28 +137,34 @@ async def readyz(request: web.Request) -> web.Response:
         body["database"] = "ok"
     except Exception as error:  # any failure means "not ready"
         body["database"] = repr(error)
-    storage = _storage(app)
-    if storage is not None:
+    store = app.get(STORE)
+    if store is not None:
         writes = app.get(WRITES_VOLUME, False)
         if writes:
-            gating.append("volume")
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                body["volume"] = await loop.run_in_executor(
-                    None, volume_problem, storage.root, writes,
-                    app.get(MIN_FREE_BYTES, 0)) or "ok"
-        except TimeoutError:
-            body["volume"] = f"no answer within {PROBE_TIMEOUT:g} s"
+            gating.append("store")
+        body["store"] = await store_problem(store, writes, app.get(MIN_FREE_BYTES, 0)) or "ok"
+        body["storage"] = store.kind
+        if store.kind == "local":
+            body["volume"] = body["store"]
     ready = all(body[name] == "ok" for name in gating)
     return web.json_response({"status": "ok" if ready else "unavailable", **body},
                              status=200 if ready else 503)
 
 
-def _storage(app: web.Application) -> Storage | None:
-    """The service's volume. Each service keeps its Storage under a key of its own; the probe
-    finds it by type so that no service has to register it twice."""
-    return next((value for value in app.values() if isinstance(value, Storage)), None)
+async def store_problem(store: ImageStore, writable: bool, min_free: int) -> str | None:
+    """What is wrong with the store now, or None; a local volume's free space counts too."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            problem = await store.problem(writable)
+            root = getattr(store, "inner", store)
+            if problem is None and writable and isinstance(root, LocalStore):
+                problem = await asyncio.get_running_loop().run_in_executor(
+                    None, volume_problem, root.root, writable, min_free)
+            return problem
+    except TimeoutError:
+        return f"no answer within {PROBE_TIMEOUT:g} s"
+    except Exception as error:  # any failure means "not ready"
+        return repr(error)
 
 
 def volume_problem(root: Path, writable: bool, min_free: int = 0) -> str | None:

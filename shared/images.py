@@ -11,7 +11,7 @@ import asyncpg
 
 from shared.encoding import OutputFormat, output_for
 from shared.formats import BY_CONTENT_TYPE, Format
-from shared.storage import Storage
+from shared.storage import file_name
 from shared.urls import RELATIVE, Urls
 from shared.variants import BASE, KINDS, MODERN_FORMATS
 
@@ -71,10 +71,10 @@ class ImageRecord:
 
     @property
     def original_path(self) -> str:
-        return Storage.relative_url_path(self.storage_key, "original", self.format.extension)
+        return file_name(self.storage_key, "original", self.format.extension)
 
     def variant_path(self, kind: str, variant_format: str = BASE) -> str:
-        return Storage.relative_url_path(self.storage_key, kind,
+        return file_name(self.storage_key, kind,
                                          self.variant_extension(variant_format))
 
     def variant_extension(self, variant_format: str = BASE) -> str:

@@ -20,11 +20,13 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Counter,
     Gauge,
     Histogram,
     ProcessCollector,
@@ -32,6 +34,10 @@ from prometheus_client import (
 )
 
 from shared.db import DB_POOL
+
+if TYPE_CHECKING:
+    from shared.config import StoreConfig
+    from shared.storage import ImageStore
 
 log = logging.getLogger("kitteh")
 
@@ -46,9 +52,10 @@ UNMATCHED = "unmatched"  # 404s and 405s: one label value, whatever URL was aske
 class ServiceMetrics:
     """The registry of one app, and the metrics every service has."""
 
-    def __init__(self, storage_root: Path | None = None) -> None:
+    def __init__(self, store: StoreConfig | None = None) -> None:
         self.registry = CollectorRegistry()
-        self.storage_root = storage_root
+        # Free space is the volume's in local mode; an object store has no such number.
+        self.storage_root = store.storage_dir if store and store.mode == "local" else None
         self.on_scrape: list[OnScrape] = []
         ProcessCollector(registry=self.registry)  # memory, CPU, open files of this process
         self.request_seconds = Histogram(
@@ -66,6 +73,21 @@ class ServiceMetrics:
             "kitteh_storage_free_bytes",
             "Bytes free for Kitteh on the volume (KITTEH_STORAGE_DIR), as statvfs reports "
             "them to an unprivileged process.", registry=self.registry)
+        self.store_seconds = Histogram(
+            "kitteh_store_request_duration_seconds",
+            "Time of a request to the image store (local directory or S3), by operation.",
+            ["operation"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+        self.store_errors = Counter(
+            "kitteh_store_errors",
+            "Requests to the image store that failed (a missing file is not a failure).",
+            ["operation"], registry=self.registry)
+
+    def measured(self, store: ImageStore) -> ImageStore:
+        """``store`` with its requests timed and its failures counted here."""
+        from shared.storage.measured import MeasuredStore
+
+        return MeasuredStore(store, self.store_seconds, self.store_errors)
 
     async def refresh(self, app: web.Application) -> None:
         pool = app.get(DB_POOL)

@@ -7,12 +7,11 @@ commit, so it places its file only after this removal.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
 
-from shared.storage import Storage
+from shared.storage import ImageStore
 
 log = logging.getLogger("kitteh")
 
@@ -25,14 +24,14 @@ EXPIRED = """
 """
 
 
-async def remove_image(conn: asyncpg.Connection, storage: Storage, image_id: int,
+async def remove_image(conn: asyncpg.Connection, storage: ImageStore, image_id: int,
                        storage_key: str) -> None:
     """Call inside a transaction that holds the row (``FOR UPDATE``)."""
     await conn.execute("DELETE FROM images WHERE id = $1", image_id)  # variants cascade
-    await asyncio.get_running_loop().run_in_executor(None, storage.remove_image, storage_key)
+    await storage.delete_image(storage_key)
 
 
-async def remove_expired(pool: asyncpg.Pool, storage: Storage, batch: int = 200) -> int:
+async def remove_expired(pool: asyncpg.Pool, storage: ImageStore, batch: int = 200) -> int:
     """Remove up to ``batch`` expired images; returns how many. Replicas skip each other's
     rows (SKIP LOCKED), so several resize processes share the work."""
     async with pool.acquire() as conn, conn.transaction():

@@ -29,6 +29,23 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KITTEH_STORAGE_DIR", "./var/images",
              "The volume: originals, variants and upload temp files.",
              "upload, resize, gallery"),
+    Variable("KITTEH_STORAGE", "local",
+             "Where originals and variants are kept: `local` (KITTEH_STORAGE_DIR) or `s3` "
+             "(an S3-compatible bucket: the KITTEH_S3_* settings; upload temp files stay in "
+             "KITTEH_STORAGE_DIR/tmp). See docs/scaling.md.",
+             "upload, resize, gallery, gateway, runner, kitteh"),
+    Variable("KITTEH_S3_ENDPOINT", "",
+             "S3 mode: the server's URL (`http://127.0.0.1:8333` for SeaweedFS, MinIO, Ceph "
+             "RGW...); empty: AWS S3 in KITTEH_S3_REGION.", "upload, resize, gallery"),
+    Variable("KITTEH_S3_BUCKET", "",
+             "S3 mode: the bucket (required). Made at start if missing and the key may.",
+             "upload, resize, gallery"),
+    Variable("KITTEH_S3_REGION", "us-east-1", "S3 mode: the region requests are signed for.",
+             "upload, resize, gallery"),
+    Variable("KITTEH_S3_ACCESS_KEY_ID", "", "S3 mode: the access key id (required).",
+             "upload, resize, gallery"),
+    Variable("KITTEH_S3_SECRET_ACCESS_KEY", "", "S3 mode: the secret access key (required).",
+             "upload, resize, gallery"),
     Variable("KITTEH_BIND_HOST", "127.0.0.1",
              "Address the Python services listen on (0.0.0.0 in containers).",
              "upload, resize, gallery"),

@@ -59,13 +59,13 @@ async def test_backup_and_restore_through_database_url(upload_client, db, databa
 
     # The race, made certain: the image is deleted (its files removed) after the snapshot
     # was taken and before its directory is copied.
-    copy = backups._copy_image_dirs
+    copy = backups._copy_images
 
-    def deleted_meanwhile(storage, files, keys):
-        shutil.rmtree(storage / gone[:2] / gone)
-        return copy(storage, files, keys)
+    async def deleted_meanwhile(store, files, keys):
+        await store.delete_image(gone)
+        return await copy(store, files, keys)
 
-    monkeypatch.setattr(backups, "_copy_image_dirs", deleted_meanwhile)
+    monkeypatch.setattr(backups, "_copy_images", deleted_meanwhile)
     source = Installation(tmp_path / "unused", database_url, storage_dir)
     manifest = await asyncio.to_thread(backups.backup, source, tmp_path / "backup")
     assert manifest["database"]["images"] == 3
@@ -92,12 +92,13 @@ async def test_backup_and_restore_through_database_url(upload_client, db, databa
 
     # Never into something that holds data: neither the database nor the volume.
     with pytest.raises(CommandError, match="already has tables"):
-        backups.restore(Installation(tmp_path / "u", empty_database, tmp_path / "new"),
-                        tmp_path / "backup")
+        await asyncio.to_thread(backups.restore,
+                                Installation(tmp_path / "u", empty_database, tmp_path / "new"),
+                                tmp_path / "backup")
     with pytest.raises(CommandError, match="is not empty"):
-        backups.restore(target, tmp_path / "backup")
+        await asyncio.to_thread(backups.restore, target, tmp_path / "backup")
     with pytest.raises(CommandError, match="is not empty"):
-        backups.backup(source, tmp_path / "backup")
+        await asyncio.to_thread(backups.backup, source, tmp_path / "backup")
 
 
 def _form(shade: int):

@@ -9,18 +9,24 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
-from services.gallery.keys import CONFIG, STORAGE
+from services.gallery.keys import CONFIG
 from services.gallery.origin import share_origin
 from services.gallery.pages import home_context, image_context
 from shared.db import DB_POOL
 from shared.errors import BadRequest, NotFound
-from shared.formats import ACCEPTED_NAMES
+from shared.formats import ACCEPTED_NAMES, browser_originals, mime_types
 from shared.http import BEARER_CHALLENGE
 from shared.images import image_json
 from shared.naming import token_from_path
-from shared.queries import image_by_token, newest_images
+from shared.queries import image_by_storage_key, image_by_token, newest_images
+from shared.storage import STORE, StoredFileMissing, parse_name
+from shared.storage.respond import stored_file_response
 from shared.units import human_bytes
 from shared.urls import Urls
+
+# A stored file's type, from its (generated) extension: the same table nginx serves /i/ with.
+CONTENT_TYPES = {ext: content_type for content_type, extensions in mime_types().items()
+                 for ext in extensions}
 
 HOME_COUNT = 24
 MAX_PAGE = 100
@@ -131,8 +137,45 @@ async def download(request: web.Request) -> web.StreamResponse:
     if request.app[CONFIG].accel_redirect:
         headers["X-Accel-Redirect"] = f"/_originals/{image.original_path}"
         return web.Response(headers=headers)
-    path = request.app[STORAGE].path(image.storage_key, "original", image.format.extension)
-    return web.FileResponse(path, headers=headers)
+    try:
+        return await stored_file_response(request, request.app[STORE], image.original_path,
+                                          headers)
+    except StoredFileMissing:
+        raise NotFound("This image's file is missing.") from None
+
+
+async def stored_file(request: web.Request) -> web.StreamResponse:
+    """GET /_files/{name}: a stored file, for the gateway's file cache in S3 mode (nginx
+    cannot sign S3 requests; it caches what this streams, so a hot file is fetched from the
+    store once per KITTEH_CACHE_SECONDS, whatever the traffic). A missing file is a plain
+    404, which the gateway turns into the on-demand variant path."""
+    name = request.match_info["name"]
+    parsed = parse_name(name)
+    content_type = CONTENT_TYPES.get(parsed[2]) if parsed else None
+    if content_type is None:
+        raise NotFound("No such image file.")
+    try:
+        return await stored_file_response(request, request.app[STORE], name, {
+            "Content-Type": content_type,
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff"})
+    except StoredFileMissing:
+        raise NotFound("No such image file.") from None
+
+
+async def original_instead(request: web.Request) -> web.StreamResponse:
+    """GET /_original_instead/{shard}/{key}: S3 mode's show-the-original fallback of the
+    gateway while no resize process answers (local mode's nginx finds the file itself). Only
+    originals browsers can show (never a HEIC), and never cached."""
+    image = await image_by_storage_key(request.app[DB_POOL], request.match_info["key"])
+    if image is None or image.format.extension not in browser_originals():
+        raise NotFound("No such image file.")
+    try:
+        return await stored_file_response(request, request.app[STORE], image.original_path, {
+            "Content-Type": image.content_type, "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff"})
+    except StoredFileMissing:
+        raise NotFound("No such image file.") from None
 
 
 def content_disposition(filename: str) -> str:

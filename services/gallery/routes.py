@@ -19,5 +19,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/images", handlers.api_list)
     app.router.add_get("/api/images/{token}", handlers.api_image)
     app.router.add_get("/img/{token}", handlers.download)
+    app.router.add_get(r"/_files/{name:[0-9a-f]{2}/[0-9a-f]{32}/[a-z]+\.[a-z0-9]+}",
+                       handlers.stored_file)
+    app.router.add_get("/_original_instead/{shard:[0-9a-f]{2}}/{key:[0-9a-f]{32}}",
+                       handlers.original_instead)
     app.router.add_get("/_upload_failed", handlers.upload_failed)
     app.router.add_get("/{name}", handlers.image_page)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -16,7 +15,6 @@ from services.resize.keys import (
     ENGINE,
     RECONCILE_SOON,
     STOPPING,
-    STORAGE,
     SWEEP_SOON,
     WORKERS,
 )
@@ -25,6 +23,7 @@ from services.resize.periodic import mark_stopping, periodic
 from services.resize.reconciler import reconcile
 from services.resize.routes import setup_routes
 from services.resize.sweeper import sweep
+from services.resize.waiters import WAITERS, VariantWaiters
 from services.resize.workers import Workers
 from shared.config import ResizeConfig
 from shared.db import DB_POOL, pool_context
@@ -32,7 +31,7 @@ from shared.http import error_middleware
 from shared.imaging import configure_pillow
 from shared.logs import request_id_middleware
 from shared.metrics import METRICS, ServiceMetrics, observe_requests
-from shared.storage import Storage
+from shared.storage import SCRATCH, STORE, store_context
 
 # The background (display widths, AVIF/WebP, backlog) gets half the worker threads, at a
 # lower CPU priority: at nice 10 the scheduler gives work at nice 0 about nine times their
@@ -47,10 +46,9 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app = web.Application(middlewares=[request_id_middleware, observe_requests,
                                        error_middleware()])
     app[CONFIG] = config
-    app[STORAGE] = Storage(config.storage_dir)
     app[WORKERS] = Workers(config.workers, config.queue)
     # One registry per app (never prometheus-client's global one): see shared/metrics.py.
-    app[METRICS] = ServiceMetrics(config.storage_dir)
+    app[METRICS] = ServiceMetrics(config.store)
     app[RESIZE_METRICS] = ResizeMetrics(app[METRICS].registry, app[WORKERS])
     app[METRICS].on_scrape.append(app[RESIZE_METRICS].refresh_backlog)
     app[ENGINE] = MeasuredEngine(
@@ -59,13 +57,15 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app[BACKGROUND_WORKERS] = Workers(max(1, config.workers // 2), config.queue,
                                       nice=BACKGROUND_NICE, name="background")
     app[STOPPING] = asyncio.Event()
+    app[WAITERS] = VariantWaiters(config.database_url)
     app[SWEEP_SOON] = asyncio.Event()
     app[RECONCILE_SOON] = asyncio.Event()
     configure_pillow(config.max_pixels)
     app.on_shutdown.append(mark_stopping)
     # Cleanup runs in reverse: the loops stop first, then the executor, then the pool.
-    app.cleanup_ctx.append(prepare_storage)
+    app.cleanup_ctx.append(store_context(config.store, app[METRICS].measured))
     app.cleanup_ctx.append(pool_context(config.database_url))
+    app.cleanup_ctx.append(app[WAITERS].lifetime)
     app.cleanup_ctx.append(app[WORKERS].lifetime)
     app.cleanup_ctx.append(app[BACKGROUND_WORKERS].lifetime)
     if run_reconciler:
@@ -79,14 +79,8 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     return app
 
 
-async def prepare_storage(app: web.Application) -> AsyncIterator[None]:
-    """The volume's layout exists before the first write (and /readyz can find it)."""
-    app[STORAGE].prepare()
-    yield
-
-
 def sweep_pass(max_age: int):
     async def run(app: web.Application) -> None:
-        await sweep(app[DB_POOL], app[STORAGE], max_age)
+        await sweep(app[DB_POOL], app[STORE], app[SCRATCH], max_age)
 
     return run

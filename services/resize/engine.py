@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import thash
 from PIL import Image, ImageFile
@@ -25,6 +25,10 @@ from shared.variants import BASE, VariantSpec
 # ThumbHash takes at most 100 × 100 pixels but keeps only the lowest frequencies: from 48 px
 # the hash of a photo is the same (or nearly), in 5 ms instead of 20 ms of pure Python.
 THUMBHASH_SIDE = 48
+
+# What an engine reads an original from: a seekable binary file (what the image store's
+# ``open`` gives: the file itself, or a scratch copy of an S3 object), or a path (bench, tests).
+Source = Path | BinaryIO
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,11 @@ class Rendering:
 
 
 class ResizeEngine(Protocol):
-    def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
+    def render_all(self, source: Source, fmt: Format, specs: Sequence[VariantSpec],
                    thumbhash: bool = False, pause: Callable[[], None] | None = None,
                    ) -> Rendering:
         """Make every variant in ``specs`` (largest first; several formats of one size may
-        follow each other) from the original at ``source``, and its ThumbHash if asked.
+        follow each other) from the original in ``source``, and its ThumbHash if asked.
         ``pause``, if given, is called before the decode and before each encode (background
         work waits there while someone waits for other work)."""
         ...
@@ -97,11 +101,11 @@ class PillowEngine:
     overrides: dict[str, dict] = field(default_factory=dict)
     max_animation_work: int = 100_000_000
 
-    def render(self, source: Path, fmt: Format,
+    def render(self, source: Source, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
         return self.render_all(source, fmt, specs).variants
 
-    def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
+    def render_all(self, source: Source, fmt: Format, specs: Sequence[VariantSpec],
                    thumbhash: bool = False, pause: Callable[[], None] | None = None,
                    ) -> Rendering:
         pause = pause or (lambda: None)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.resize.keys import STORAGE
 from shared.db import DB_POOL
 from shared.removal import remove_expired
+from shared.storage import STORE
 
 EXPIRY_INTERVAL = 10.0  # seconds; + at most 10 s of gateway open-file cache < 60 s promised
 BATCH = 200
 
 
 async def expire(app: web.Application) -> None:
-    while await remove_expired(app[DB_POOL], app[STORAGE], BATCH) == BATCH:
+    while await remove_expired(app[DB_POOL], app[STORE], BATCH) == BATCH:
         pass  # a backlog (the service was down): keep going until it is cleared

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path
 
 from aiohttp import web
 
@@ -13,20 +11,21 @@ from services.resize.jobs import (
     RenderFailed,
     claim,
     claim_lost,
-    exists,
     make_variants,
 )
-from services.resize.keys import ENGINE, RECONCILE_SOON, STORAGE, SWEEP_SOON, WORKERS
+from services.resize.keys import ENGINE, RECONCILE_SOON, SWEEP_SOON, WORKERS
+from services.resize.waiters import WAITERS
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL, RETRY_TRANSACTION
 from shared.errors import Busy, KittehError, NotFound
 from shared.images import ImageRecord
 from shared.queries import image_by_storage_key, image_by_token
+from shared.storage import STORE, StoredFileMissing, file_name
+from shared.storage.respond import stored_file_response
 from shared.variants import BASE, EAGER_KINDS, FORMAT_ORDER, KINDS, largest_first
 
 log = logging.getLogger("kitteh.resize")
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-WAIT_STEP = 0.05
 # How long a request waits for a variant another process is making. Beyond that the answer is
 # 503, and the gateway shows the original instead: a slow variant never stalls a page.
 WAIT_FOR_OTHERS_SECONDS = 10.0
@@ -43,7 +42,7 @@ async def make_all(request: web.Request) -> web.Response:
         raise NotFound("No image has that token.")
     specs = await claim(app[DB_POOL], image, [(kind, BASE) for kind in EAGER_KINDS])
     try:
-        await make_variants(app[DB_POOL], app[STORAGE], app[ENGINE], app[WORKERS], image,
+        await make_variants(app[DB_POOL], app[STORE], app[ENGINE], app[WORKERS], image,
                             specs)
     except RenderFailed as error:  # recorded; the states below say so
         _sweep_soon_if_lost(app, error)
@@ -69,8 +68,8 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
     row = image.variant(kind, variant_format) if image and variant_format else None
     if image is None or variant_format is None or row is None or row.state == "dropped":
         raise NotFound("No such image file.")  # a dropped file's URL is never published
-    path = app[STORAGE].path(key, kind, ext)
-    if not await exists(path):
+    store, name = app[STORE], file_name(key, kind, ext)
+    if not await store.exists(name):
         try:
             await _make_missing(request, image, kind, variant_format)
         except RenderFailed as error:
@@ -83,18 +82,22 @@ async def variant_on_demand(request: web.Request) -> web.StreamResponse:
             log.exception("making %s.%s of %s on demand failed", kind, ext, image.name)
             raise Busy("This variant could not be made just now; showing the original.",
                        retry_after=2) from None
-    if not await exists(path):
-        if await app[DB_POOL].fetchval(STATE, image.id, kind, variant_format) != "working":
-            # Failed and waiting for its next retry: nothing to wait for.
+        state = await app[DB_POOL].fetchval(STATE, image.id, kind, variant_format)
+        if state == "working":  # another process, here or on another node, is making it
+            state = await _wait_for_others(app, (image.id, kind, variant_format))
+        if state == "dropped":
+            raise NotFound("No such image file.")  # made just now, larger than the base one
+        if state != "ready":  # failed and waiting for its next retry: nothing to wait for
             raise Busy("This variant is not available yet; showing the original.",
                        retry_after=60)
-        await _wait_for(path, WAIT_FOR_OTHERS_SECONDS)  # another process is making it
-    if await app[DB_POOL].fetchval(STATE, image.id, kind, variant_format) == "dropped":
-        raise NotFound("No such image file.")  # made just now, and larger than the base one
-    return web.FileResponse(path, headers={
-        "Cache-Control": IMMUTABLE,
-        "Content-Type": image.variant_content_type(variant_format),
-        "X-Content-Type-Options": "nosniff"})
+    try:
+        return await stored_file_response(request, store, name, {
+            "Cache-Control": IMMUTABLE,
+            "Content-Type": image.variant_content_type(variant_format),
+            "X-Content-Type-Options": "nosniff"})
+    except StoredFileMissing:  # deleted, or lost again, since it was made
+        raise Busy("This variant is not available yet; showing the original.",
+                   retry_after=2) from None
 
 
 def _format_of(image: ImageRecord, ext: str) -> str | None:
@@ -107,12 +110,12 @@ async def _make_missing(request: web.Request, image: ImageRecord, kind: str,
     """Make the requested file; for a base-format one, every other missing base file too
     (the page that asked for one asks for the others)."""
     app = request.app
-    storage, pool = app[STORAGE], app[DB_POOL]
+    storage, pool = app[STORE], app[DB_POOL]
     kinds = KINDS if variant_format == BASE else (kind,)
     ext = image.variant_extension(variant_format)
     missing = [(k, variant_format) for k in kinds
                if image.variant(k, variant_format) is not None
-               and not await exists(storage.path(image.storage_key, k, ext))]
+               and not await storage.exists(file_name(image.storage_key, k, ext))]
     specs = await claim(pool, image, missing) + await claim_lost(pool, storage, image, missing)
     await make_variants(pool, storage, app[ENGINE], app[WORKERS], image, largest_first(specs))
 
@@ -122,9 +125,15 @@ def _sweep_soon_if_lost(app: web.Application, error: RenderFailed) -> None:
         app[SWEEP_SOON].set()  # the sweeper decides about the row, with its safeguards
 
 
-async def _wait_for(path: Path, seconds: float) -> None:
-    for _ in range(int(seconds / WAIT_STEP)):
-        if await exists(path):
-            return
-        await asyncio.sleep(WAIT_STEP)
-    raise Busy("This variant is still being made; try again shortly.", retry_after=2)
+async def _wait_for_others(app: web.Application, key: tuple[int, str, str]) -> str:
+    """The variant's state once whoever is making it has finished (woken by its NOTIFY)."""
+    state = "working"
+
+    async def finished() -> bool:
+        nonlocal state
+        state = await app[DB_POOL].fetchval(STATE, *key)
+        return state != "working"
+
+    if not await app[WAITERS].wait(key, finished, WAIT_FOR_OTHERS_SECONDS):
+        raise Busy("This variant is still being made; try again shortly.", retry_after=2)
+    return state

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from pathlib import Path
 from typing import NoReturn
 
 import asyncpg
@@ -25,7 +24,7 @@ from services.resize.workers import Workers
 from shared.db import DATABASE_UNAVAILABLE, RETRY_TRANSACTION
 from shared.errors import Busy
 from shared.images import ImageRecord
-from shared.storage import Storage
+from shared.storage import ImageStore, StoreUnavailable, file_name
 from shared.variants import BASE, EAGER_KINDS, VariantSpec, largest_first
 
 log = logging.getLogger("kitteh.resize")
@@ -47,6 +46,9 @@ CLAIMABLE = f"""(
         AND updated_at < now() - interval '{RETRY_FAILED_AFTER_SECONDS} s' * attempts))"""
 TAKE = "state = 'working', claimed_at = now(), attempts = attempts + 1, updated_at = now()"
 
+# The recorded size of a base-format variant that is in place.
+BASE_BYTES = f"""SELECT bytes FROM variants
+                  WHERE image_id = $1 AND kind = $2 AND format = '{BASE}' AND state = 'ready'"""
 # Variants are (size, format) pairs: queries take them as two arrays, kinds and formats.
 PAIRS = "(kind, format) IN (SELECT * FROM unnest($2::text[], $3::text[]))"
 CLAIM = f"""
@@ -144,12 +146,12 @@ async def claim(pool: asyncpg.Pool, image: ImageRecord,
     return _largest_first(await pool.fetch(CLAIM, image.id, *_arrays(pairs)))
 
 
-async def claim_lost(pool: asyncpg.Pool, storage: Storage, image: ImageRecord,
+async def claim_lost(pool: asyncpg.Pool, storage: ImageStore, image: ImageRecord,
                      pairs: Iterable[Pair]) -> list[VariantSpec]:
     """Claim ready variants whose file is missing, to make them again. A file that appeared
     meanwhile (another process made it) is not lost: its row goes back to ready untouched."""
     claimed = _largest_first(await pool.fetch(CLAIM_LOST, image.id, *_arrays(pairs)))
-    found = [_pair(s) for s in claimed if await exists(_path(storage, image, s))]
+    found = [_pair(s) for s in claimed if await storage.exists(stored_name(image, s))]
     if found:
         await pool.execute(UNCLAIM_FOUND, image.id, *_arrays(found))
     return [s for s in claimed if _pair(s) not in found]
@@ -169,13 +171,8 @@ async def release(pool: asyncpg.Pool, image_id: int, pairs: Iterable[Pair]) -> N
         await pool.execute(RELEASE, image_id, *_arrays(pairs))
 
 
-async def exists(path: Path) -> bool:
-    """A stat off the event loop (the volume may be a slow network disk)."""
-    return await asyncio.get_running_loop().run_in_executor(None, path.exists)
-
-
-def _path(storage: Storage, image: ImageRecord, spec: VariantSpec) -> Path:
-    return storage.path(image.storage_key, spec.kind, image.variant_extension(spec.format))
+def stored_name(image: ImageRecord, spec: VariantSpec) -> str:
+    return file_name(image.storage_key, spec.kind, image.variant_extension(spec.format))
 
 
 def specs_for(image: ImageRecord, pairs: set[Pair]) -> list[VariantSpec]:
@@ -183,7 +180,7 @@ def specs_for(image: ImageRecord, pairs: set[Pair]) -> list[VariantSpec]:
                          for v in (*image.variants, *image.modern) if (v.kind, v.format) in pairs)
 
 
-async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngine,
+async def make_variants(pool: asyncpg.Pool, storage: ImageStore, engine: ResizeEngine,
                         workers: Workers, image: ImageRecord, specs: Sequence[VariantSpec],
                         wait_for_room: bool = False,
                         yield_to: Workers | None = None) -> list[RenderedVariant]:
@@ -206,18 +203,18 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
             if rendering.thumbhash is not None:
                 await _record(pool, SET_THUMBHASH, image.id, rendering.thumbhash)
             rendered = rendering.variants
-            loop = asyncio.get_running_loop()
-            written: list[tuple[str, str]] = []  # (kind, extension) this call put on the volume
+            written: list[str] = []  # names this call put in the store
             for variant in rendered:
-                fallback = await _base_bytes(storage, image, variant, rendered)
+                fallback = await _base_bytes(pool, storage, image, variant, rendered)
                 dropped = fallback is not None and len(variant.data) >= fallback
                 if not dropped:
+                    name = file_name(image.storage_key, variant.kind,
+                                     image.variant_extension(variant.format))
                     try:
-                        extension = image.variant_extension(variant.format)
-                        await loop.run_in_executor(None, storage.write_bytes, image.storage_key,
-                                                   variant.kind, extension, variant.data)
-                        written.append((variant.kind, extension))
-                    except OSError as error:  # the volume refused it (full, read-only)
+                        await storage.put_bytes(name, variant.data,
+                                                image.variant_content_type(variant.format))
+                        written.append(name)
+                    except OSError as error:  # the store refused it (full, read-only, away)
                         await _failed(pool, image, unfinished, error)
                 status = await _record(pool, MARK_READY, image.id, variant.kind,
                                        variant.format, variant.width, variant.height,
@@ -239,25 +236,26 @@ async def make_variants(pool: asyncpg.Pool, storage: Storage, engine: ResizeEngi
     return rendered
 
 
-async def _base_bytes(storage: Storage, image: ImageRecord, variant: RenderedVariant,
+async def _base_bytes(pool: asyncpg.Pool, storage: ImageStore, image: ImageRecord,
+                      variant: RenderedVariant,
                       rendered: Sequence[RenderedVariant]) -> int | None:
     """The size of the base-format file a modern one stands beside (None for base files, or
-    when the base file is not there to compare with)."""
+    when the base file is not there to compare with). From its row, recorded when it was
+    made (a store request only for rows made before sizes were recorded)."""
     if variant.format == BASE:
         return None
     for other in rendered:
         if other.kind == variant.kind and other.format == BASE:
             return len(other.data)
-    path = storage.path(image.storage_key, variant.kind, image.variant_extension(BASE))
-    try:
-        stat = await asyncio.get_running_loop().run_in_executor(None, path.stat)
-    except FileNotFoundError:
-        return None
-    return stat.st_size
+    recorded = await pool.fetchval(BASE_BYTES, image.id, variant.kind)
+    if recorded is not None:
+        return recorded
+    return await storage.size(file_name(image.storage_key, variant.kind,
+                                        image.variant_extension(BASE)))
 
 
-async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageRecord,
-                             written: list[tuple[str, str]]) -> None:
+async def _remove_if_deleted(pool: asyncpg.Pool, storage: ImageStore, image: ImageRecord,
+                             written: list[str]) -> None:
     """The image was deleted while its variants were made: writing them re-created its
     directory, and nginx would serve them. Take back the files this render wrote, unless the
     same bytes were uploaded again meanwhile (a new row with the same storage key owns them).
@@ -265,19 +263,22 @@ async def _remove_if_deleted(pool: asyncpg.Pool, storage: Storage, image: ImageR
     commits, so a row we cannot see yet may already own the directory."""
     if await pool.fetchval("SELECT 1 FROM images WHERE storage_key = $1", image.storage_key):
         return
-    await asyncio.get_running_loop().run_in_executor(None, storage.remove_files,
-                                                     image.storage_key, written)
+    await storage.delete(written)
     log.info("%s was deleted while its variants were made; removed them", image.name)
 
 
 async def _render(pool, storage, engine, workers, image, specs, wait_for_room, yield_to):
-    source = storage.path(image.storage_key, "original", image.format.extension)
+    original = file_name(image.storage_key, "original", image.format.extension)
     pause = yield_to.wait_until_idle if yield_to is not None else None
     try:
-        return await workers.run(engine.render_all, source, image.format, specs,
-                                 image.thumbhash is None, pause, wait_for_room=wait_for_room)
+        async with storage.open(original) as source:
+            return await workers.run(engine.render_all, source, image.format, specs,
+                                     image.thumbhash is None, pause,
+                                     wait_for_room=wait_for_room)
     except Busy:
         raise
+    except StoreUnavailable as error:  # not the image's fault: claims go back, 503
+        raise Busy(f"The image store is unavailable: {error}", retry_after=5) from error
     except FileNotFoundError as error:
         await _failed(pool, image, [_pair(s) for s in specs], error, OriginalMissing)
     except Exception as error:  # the engine failed on this file

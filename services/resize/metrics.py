@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.resize.engine import Rendering, ResizeEngine
+from services.resize.engine import Rendering, ResizeEngine, Source
 from services.resize.workers import Workers
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL
 from shared.encoding import output_for
@@ -73,7 +72,7 @@ class MeasuredEngine:
         self.engine = engine
         self.metrics = metrics
 
-    def render_all(self, source: Path, fmt: Format, specs: Sequence[VariantSpec],
+    def render_all(self, source: Source, fmt: Format, specs: Sequence[VariantSpec],
                    thumbhash: bool = False, pause: Callable[[], None] | None = None,
                    ) -> Rendering:
         rendering = self.engine.render_all(source, fmt, specs, thumbhash, pause)

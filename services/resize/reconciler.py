@@ -25,7 +25,6 @@ from services.resize.keys import (
     BACKGROUND_WORKERS,
     ENGINE,
     STOPPING,
-    STORAGE,
     SWEEP_SOON,
     WORKERS,
 )
@@ -34,6 +33,7 @@ from shared.encoding import base_output
 from shared.formats import BY_CONTENT_TYPE
 from shared.images import ImageRecord
 from shared.queries import IMAGE_COLUMNS
+from shared.storage import STORE
 from shared.variants import FORMAT_ORDER, KINDS, VARIANT_PLAN, delivery_specs
 
 log = logging.getLogger("kitteh.resize")
@@ -93,7 +93,7 @@ async def reconcile_once(app: web.Application) -> int:
         return 0
     images = [ImageRecord.from_row(row) for row in await pool.fetch(IMAGES_BY_ID, list(claimed))]
     results = await asyncio.gather(*(
-        make_variants(pool, app[STORAGE], app[ENGINE], workers, image,
+        make_variants(pool, app[STORE], app[ENGINE], workers, image,
                       specs_for(image, claimed[image.id]), wait_for_room=True,
                       yield_to=app[WORKERS])
         for image in images), return_exceptions=True)

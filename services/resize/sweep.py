@@ -1,9 +1,10 @@
 """``python -m services.resize.sweep``: one sweep of the volume against the rows, now.
 
 The resize service runs the same sweep every ``KITTEH_SWEEP_INTERVAL`` seconds; this is for
-after a crash, or with the periodic sweep turned off. It reads ``DATABASE_URL``,
-``KITTEH_STORAGE_DIR`` and ``KITTEH_TEMP_MAX_AGE`` like the service, prints what it found and
-did, and exits 0 (1 if it refused to change rows because the volume looks wrong).
+after a crash, or with the periodic sweep turned off. It reads ``DATABASE_URL``, the store
+settings (``KITTEH_STORAGE``, ``KITTEH_STORAGE_DIR``, ``KITTEH_S3_*``) and
+``KITTEH_TEMP_MAX_AGE`` like the service, prints what it found and did, and exits 0 (1 if
+it refused to change rows because the volume looks wrong).
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ import asyncpg
 
 from services.resize.config import SweepConfig
 from services.resize.sweeper import SweepReport, sweep
-from shared.config import ConfigError, Env, database_url
-from shared.storage import Storage
+from shared.config import ConfigError, Env, StoreConfig, database_url
+from shared.storage import StoreError, open_store, scratch_for
 
 
-async def run(url: str, storage: Storage, max_age: float, dry_run: bool) -> SweepReport:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+async def run(url: str, store_config: StoreConfig, max_age: float,
+              dry_run: bool) -> SweepReport:
+    storage = open_store(store_config)
     try:
-        return await sweep(pool, storage, max_age, dry_run=dry_run)
+        await storage.check()
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        try:
+            return await sweep(pool, storage, scratch_for(store_config.storage_dir), max_age,
+                               dry_run=dry_run)
+        finally:
+            await pool.close()
     finally:
-        await pool.close()
+        await storage.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = Env()
         url = database_url(env)
-        storage = Storage(env.directory("KITTEH_STORAGE_DIR"))
+        store_config = StoreConfig.from_env(env)
         max_age = SweepConfig.from_env().temp_max_age if args.max_age is None else args.max_age
     except ConfigError as error:
         print(f"kitteh sweep: configuration error: {error}", file=sys.stderr)
         return 2
-    report = asyncio.run(run(url, storage, max_age, args.dry_run))
+    try:
+        report = asyncio.run(run(url, store_config, max_age, args.dry_run))
+    except StoreError as error:
+        print(f"kitteh sweep: {error}", file=sys.stderr)
+        return 2
     for label, items in (("temp file", report.temp_files), ("orphan dir", report.orphan_dirs),
                          ("missing original", report.lost_originals),
                          ("lost variant", report.lost_variants)):

@@ -3,16 +3,16 @@
 An upload places its original inside the transaction that inserts its row, so a crash (or
 SIGKILL) at the wrong moment can leave, never anything a user sees, but:
 
-- a temp file: an upload being received (``tmp/upload-*``) or a variant being written
-  (``.tmp-*`` beside it);
-- an image directory with no row (the transaction did not commit, or a variant was written
+- a scratch file: an upload being received or cleaned (``tmp/upload-*``), an S3 download;
+- an image's files with no row (the transaction did not commit, or a variant was written
   for an image deleted meanwhile);
 - a row whose original file is gone (the commit went through but its answer was lost, so the
   upload took its file back out; or a disk was restored from an older backup);
 - a ready variant whose file is gone.
 
-One sweep walks the volume once, then compares it with the rows. Files and directories are
-removed only when older than ``max_age`` (younger ones may belong to an upload in progress).
+One sweep lists the store once (a directory walk, or the bucket's listing), then compares it
+with the rows. An image's files are removed only when all are older than ``max_age``
+(younger ones may belong to an upload in progress), and scratch files likewise.
 Rows are compared only if they were committed before the walk began: their files were in
 place by then. Rows whose original is missing are removed (nothing can be served from them,
 and a retried upload of the same bytes would be answered with the broken one); ready
@@ -35,7 +35,7 @@ import asyncpg
 
 from shared.encoding import extension_for
 from shared.formats import BY_CONTENT_TYPE
-from shared.storage import KEY_PATTERN, TEMP_PREFIX, Storage
+from shared.storage import ImageStore, Scratch, key_prefix, parse_name
 
 log = logging.getLogger("kitteh.sweeper")
 
@@ -100,43 +100,33 @@ class SweepReport:
 
 @dataclass
 class VolumeScan:
-    dirs: dict[str, tuple[float, set[str]]]  # storage key -> (mtime, file names)
-    temp_files: list[tuple[str, float]]  # path, mtime
+    dirs: dict[str, tuple[float, set[str]]]  # storage key -> (newest file's mtime, names)
+    temp_files: list[tuple[str, float]]  # scratch path, mtime
 
 
-def scan_volume(storage: Storage) -> VolumeScan:
-    """Every image directory with its files, and every temp file. Blocking."""
+async def scan_volume(storage: ImageStore, scratch: Scratch) -> VolumeScan:
+    """Every image in the store with its files, and every scratch file."""
     dirs: dict[str, tuple[float, set[str]]] = {}
-    temps: list[tuple[str, float]] = []
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(storage.temp_dir):
-            with contextlib.suppress(FileNotFoundError):
-                if entry.is_file(follow_symlinks=False):
-                    temps.append((entry.path, entry.stat(follow_symlinks=False).st_mtime))
-    for shard in _subdirs(storage.root):
-        if len(shard.name) != 2:
-            continue  # tmp/ and anything that is not a shard
-        for image_dir in _subdirs(shard.path):
-            if not KEY_PATTERN.match(image_dir.name) or image_dir.name[:2] != shard.name:
-                continue
-            names: set[str] = set()
-            with contextlib.suppress(FileNotFoundError):  # removed while we looked
-                mtime = image_dir.stat(follow_symlinks=False).st_mtime
-                for entry in os.scandir(image_dir.path):
-                    if entry.name.startswith(TEMP_PREFIX):
-                        with contextlib.suppress(FileNotFoundError):
-                            temps.append((entry.path, entry.stat(follow_symlinks=False).st_mtime))
-                    else:
-                        names.add(entry.name)
-                dirs[image_dir.name] = (mtime, names)
+    async for found in storage.list():
+        parsed = parse_name(found.name)
+        if parsed is None:
+            continue
+        key = parsed[0]
+        newest, names = dirs.get(key, (0.0, set()))
+        names.add(found.name.rsplit("/", 1)[1])
+        dirs[key] = (max(newest, found.modified), names)
+    temps = await asyncio.get_running_loop().run_in_executor(None, _scratch_files, scratch)
     return VolumeScan(dirs, temps)
 
 
-def _subdirs(path) -> list[os.DirEntry]:
-    try:
-        return [e for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
-    except FileNotFoundError:
-        return []
+def _scratch_files(scratch: Scratch) -> list[tuple[str, float]]:
+    temps: list[tuple[str, float]] = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(scratch.directory):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False):
+                    temps.append((entry.path, entry.stat(follow_symlinks=False).st_mtime))
+    return temps
 
 
 def remove_old_files(paths: list[tuple[str, float]], older_than: float) -> list[str]:
@@ -149,29 +139,29 @@ def remove_old_files(paths: list[tuple[str, float]], older_than: float) -> list[
     return removed
 
 
-def remove_dirs_still_old(storage: Storage, keys: list[str], older_than: float) -> list[str]:
-    """Remove image directories, looking at each one's age again just before: an upload of
-    the same bytes that placed a file since the walk makes it young again."""
+async def remove_images_still_old(storage: ImageStore, keys: list[str],
+                                  older_than: float) -> list[str]:
+    """Remove orphan images' files, listing each image again just before: an upload of the
+    same bytes that put a file since the walk makes it young again, and only the files listed
+    now are removed (never one written after this look)."""
     removed = []
     for key in keys:
-        try:
-            if storage.image_dir(key).stat().st_mtime >= older_than:
-                continue
-        except FileNotFoundError:
+        found = [f async for f in storage.list(key_prefix(key))]
+        if not found or any(f.modified >= older_than for f in found):
             continue
-        storage.remove_image(key)
+        await storage.delete([f.name for f in found])
         removed.append(key)
     return removed
 
 
-async def sweep(pool: asyncpg.Pool, storage: Storage, max_age: float,
+async def sweep(pool: asyncpg.Pool, storage: ImageStore, scratch: Scratch, max_age: float,
                 dry_run: bool = False) -> SweepReport:
     """One sweep, unless another process holds the sweep lock."""
     async with pool.acquire() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK):
             return SweepReport(skipped=True)
         try:
-            report = await _sweep(conn, storage, max_age, dry_run)
+            report = await _sweep(conn, storage, scratch, max_age, dry_run)
         finally:
             with contextlib.suppress(Exception):  # a lost connection releases it anyway
                 await conn.execute("SELECT pg_advisory_unlock($1)", SWEEP_LOCK)
@@ -180,8 +170,8 @@ async def sweep(pool: asyncpg.Pool, storage: Storage, max_age: float,
     return report
 
 
-async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
-                 dry_run: bool) -> SweepReport:
+async def _sweep(conn: asyncpg.Connection, storage: ImageStore, scratch: Scratch,
+                 max_age: float, dry_run: bool) -> SweepReport:
     loop = asyncio.get_running_loop()
     report = SweepReport(dry_run=dry_run)
     # Database time, taken before the walk: rows committed before it had their files in place
@@ -192,12 +182,14 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
     # it. Rows only count as "before the walk" with a wide margin; younger ones wait for the
     # next sweep.
     rows_before = walk_started - ROW_MARGIN
-    scan = await loop.run_in_executor(None, scan_volume, storage)
+    scan = await scan_volume(storage, scratch)
     older_than = time.time() - max_age
 
     old_temps = [(p, m) for p, m in scan.temp_files if m < older_than]
     report.temp_files = [p for p, _ in old_temps] if dry_run else \
         await loop.run_in_executor(None, remove_old_files, old_temps, older_than)
+    if not dry_run:  # writes into the store cut short (a dry run cannot see them)
+        report.temp_files += await storage.remove_partial_writes(older_than)
 
     old_dirs = [key for key, (mtime, _) in scan.dirs.items() if mtime < older_than]
     orphans = []
@@ -206,7 +198,7 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
         with_rows = {r["storage_key"] for r in await conn.fetch(KEYS_WITH_ROWS, batch)}
         orphans += [key for key in batch if key not in with_rows]
     report.orphan_dirs = orphans if dry_run else \
-        await loop.run_in_executor(None, remove_dirs_still_old, storage, orphans, older_than)
+        await remove_images_still_old(storage, orphans, older_than)
 
     lost_rows: list[asyncpg.Record] = []
     lost_variants: list[tuple[asyncpg.Record, list[str]]] = []
@@ -232,7 +224,7 @@ async def _sweep(conn: asyncpg.Connection, storage: Storage, max_age: float,
 
     if lost_rows and len(lost_rows) >= max(MIN_SUSPICIOUS, SUSPICIOUS_SHARE * checked):
         report.refused = (f"{len(lost_rows)} of {checked} originals are missing; is the volume "
-                          f"at {storage.root} the right one, and mounted?")
+                          f"({storage.describe()}) the right one, and mounted?")
         return report
     if dry_run:
         return report

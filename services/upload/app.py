@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
+from services.upload.keys import CONFIG, IMAGE_WORKERS
 from services.upload.metrics import UPLOAD_METRICS, UploadMetrics
 from services.upload.resize_client import resize_session
 from services.upload.routes import setup_routes
@@ -18,12 +18,12 @@ from shared.http import error_middleware
 from shared.imaging import configure_pillow
 from shared.logs import request_id_middleware
 from shared.metrics import METRICS, ServiceMetrics, observe_requests
-from shared.storage import Storage
+from shared.storage import store_context
 
 
 def create_app(config: UploadConfig) -> web.Application:
     # One registry per app (never prometheus-client's global one): see shared/metrics.py.
-    metrics = ServiceMetrics(config.storage_dir)
+    metrics = ServiceMetrics(config.store)
     upload_metrics = UploadMetrics(metrics.registry)
     # The gateway enforces the byte limit too; this is the same limit for direct callers.
     app = web.Application(
@@ -34,19 +34,13 @@ def create_app(config: UploadConfig) -> web.Application:
     app[METRICS] = metrics
     app[UPLOAD_METRICS] = upload_metrics
     app[CONFIG] = config
-    app[STORAGE] = Storage(config.storage_dir)
     configure_pillow(config.limits.max_pixels)
-    app.cleanup_ctx.append(prepare_storage)
+    app.cleanup_ctx.append(store_context(config.store, metrics.measured))
     app.cleanup_ctx.append(image_workers)
     app.cleanup_ctx.append(pool_context(config.database_url))
     app.cleanup_ctx.append(resize_session)
     setup_routes(app)
     return app
-
-
-async def prepare_storage(app: web.Application) -> AsyncIterator[None]:
-    app[STORAGE].prepare()
-    yield
 
 
 async def image_workers(app: web.Application) -> AsyncIterator[None]:

@@ -11,14 +11,15 @@ from services.upload.ingest import hash_delete_token
 from shared.errors import Forbidden
 from shared.http import bearer
 from shared.removal import remove_image
-from shared.storage import Storage
+from shared.storage import ImageStore
 from shared.upload_keys import key_for_secret
 
 # One answer for "no such image" and "wrong token", so a guess reveals nothing.
 REFUSED = "This delete token does not match that image."
 
 
-async def delete_image(pool: asyncpg.Pool, storage: Storage, token: str, presented: str) -> None:
+async def delete_image(pool: asyncpg.Pool, storage: ImageStore, token: str,
+                       presented: str) -> None:
     presented_hash = hash_delete_token(presented)
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(

@@ -10,7 +10,7 @@ from aiohttp import web
 from services.upload.access import UploadGate
 from services.upload.delete import bearer_token, delete_image
 from services.upload.ingest import IngestResult, Placement, ingest
-from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
+from services.upload.keys import CONFIG, IMAGE_WORKERS
 from services.upload.metrics import UPLOAD_METRICS
 from services.upload.options import parse_options
 from services.upload.receive import receive_upload
@@ -20,6 +20,7 @@ from shared.errors import Unauthorized
 from shared.http import bearer
 from shared.images import image_json
 from shared.queries import image_by_token
+from shared.storage import SCRATCH, STORE
 from shared.upload_keys import key_for_secret
 from shared.urls import Urls
 
@@ -34,7 +35,7 @@ async def _upload(request: web.Request) -> IngestResult:
         await gate.check_fields(fields)
         parse_options(fields)  # options sent before the file: refused before it is written
 
-    received = await receive_upload(request, app[STORAGE], limits, before_file)
+    received = await receive_upload(request, app[SCRATCH], limits, before_file)
     app[UPLOAD_METRICS].received_bytes.inc(received.size)
     try:
         options = parse_options(received.fields)
@@ -42,8 +43,8 @@ async def _upload(request: web.Request) -> IngestResult:
         received.path.unlink(missing_ok=True)
         raise
     placement = Placement(gate.key.id if gate.key else None, options)
-    result = await ingest(app[DB_POOL], app[STORAGE], limits, received, app[IMAGE_WORKERS],
-                          placement)
+    result = await ingest(app[DB_POOL], app[STORE], app[SCRATCH], limits, received,
+                          app[IMAGE_WORKERS], placement)
     app[UPLOAD_METRICS].accepted(result.created, result.image.format.name)
     if result.created and await request_variants(app, result.image.token):
         # Committed already: a database hiccup now must not turn the 201 into a 503 (the
@@ -72,7 +73,7 @@ async def form_upload(request: web.Request) -> web.Response:
 
 async def api_delete(request: web.Request) -> web.Response:
     presented = bearer_token(request.headers.get("Authorization"))
-    await delete_image(request.app[DB_POOL], request.app[STORAGE],
+    await delete_image(request.app[DB_POOL], request.app[STORE],
                        request.match_info["token"].lower(), presented)
     # The gateway may hold the page (micro-cache) and open file descriptors of the files for
     # up to KITTEH_CACHE_SECONDS. Answering only after that means that once the deleter is

@@ -31,7 +31,7 @@ from shared.images import ImageRecord
 from shared.naming import candidate_name, token_for
 from shared.queries import image_by_sha256, image_by_token
 from shared.removal import remove_image
-from shared.storage import Storage, storage_key
+from shared.storage import ImageStore, Scratch, file_name, storage_key
 from shared.variants import VARIANT_PLAN, delivery_specs
 
 log = logging.getLogger("kitteh.upload")
@@ -74,8 +74,8 @@ def hash_delete_token(token: str) -> bytes:
 
 
 async def ingest(
-    pool: asyncpg.Pool, storage: Storage, limits: Limits, received: ReceivedFile,
-    image_workers: Executor, placement: Placement = Placement(),
+    pool: asyncpg.Pool, storage: ImageStore, scratch: Scratch, limits: Limits,
+    received: ReceivedFile, image_workers: Executor, placement: Placement = Placement(),
 ) -> IngestResult:
     loop = asyncio.get_running_loop()
     prepared: PreparedImage | None = None
@@ -88,7 +88,7 @@ async def ingest(
         elif existing is not None:
             return IngestResult(existing, created=False, delete_token=None)
         prepared = await loop.run_in_executor(image_workers, prepare_image, received.path,
-                                              storage, limits)
+                                              scratch, limits)
         return await _record(pool, storage, received, prepared, placement)
     finally:
         # Placed files have been renamed away; anything still here was refused or a duplicate.
@@ -100,7 +100,7 @@ def _expired(image: ImageRecord) -> bool:
     return image.expires_at is not None and image.expires_at <= datetime.now(UTC)
 
 
-async def _remove_expired(pool: asyncpg.Pool, storage: Storage, image_id: int) -> None:
+async def _remove_expired(pool: asyncpg.Pool, storage: ImageStore, image_id: int) -> None:
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT id, storage_key FROM images WHERE id = $1 AND expires_at <= now()"
@@ -115,10 +115,9 @@ def _remove(paths: list[Path]) -> None:
 
 
 async def _record(
-    pool: asyncpg.Pool, storage: Storage, received: ReceivedFile, prepared: PreparedImage,
+    pool: asyncpg.Pool, storage: ImageStore, received: ReceivedFile, prepared: PreparedImage,
     placement: Placement,
 ) -> IngestResult:
-    loop = asyncio.get_running_loop()
     info = prepared.info
     key = storage_key(received.sha256.hex())
     delete_token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
@@ -140,8 +139,9 @@ async def _record(
             await conn.execute(INSERT_VARIANTS, image_id, [s.kind for s in specs],
                                [s.format for s in specs], [s.width for s in specs],
                                [s.height for s in specs])
-            placed = await loop.run_in_executor(
-                None, storage.place, prepared.path, key, "original", info.format.extension)
+            original = file_name(key, "original", info.format.extension)
+            await storage.put_file(original, prepared.path, info.format.content_type)
+            placed = original
             image = await image_by_token(conn, token)
     except BaseException as error:
         # The row was not committed: take the file back out. Unless the connection broke:
@@ -149,7 +149,7 @@ async def _record(
         # leave a committed row without its original. Kept, an uncommitted file is an orphan
         # directory that the resize service's sweeper removes after KITTEH_TEMP_MAX_AGE.
         if placed is not None and not isinstance(error, DATABASE_UNAVAILABLE):
-            await loop.run_in_executor(None, storage.remove_image, key)
+            await storage.delete([placed])
         raise
     assert image is not None
     log.info("stored %s (%s, %dx%d, %d bytes, %d as uploaded)", image.name,

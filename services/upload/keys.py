@@ -6,10 +6,8 @@ import aiohttp
 from aiohttp import web
 
 from shared.config import UploadConfig
-from shared.storage import Storage
 
 CONFIG = web.AppKey("config", UploadConfig)
-STORAGE = web.AppKey("storage", Storage)
 RESIZE_SESSION = web.AppKey("resize_session", aiohttp.ClientSession)
 # Checking, cleaning and decode-checking uploads: one thread per core, so at most that many
 # images are decoded at once (40 MP is 160 MiB decoded); more uploads wait their turn.

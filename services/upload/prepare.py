@@ -15,20 +15,20 @@ from pathlib import Path
 from shared.config import Limits
 from shared.imaging import ImageInfo, check_decodes, inspect_header
 from shared.sanitize import sanitize
-from shared.storage import Storage
+from shared.storage import Scratch
 
 
 @dataclass(frozen=True)
 class PreparedImage:
-    path: Path  # the cleaned original, in the temp directory, ready to be placed
+    path: Path  # the cleaned original, in scratch, ready to be put in the store
     size: int
     info: ImageInfo
 
 
-def prepare_image(upload: Path, storage: Storage, limits: Limits) -> PreparedImage:
-    """The cleaned file is new in the temp directory; the caller removes it when done."""
+def prepare_image(upload: Path, scratch: Scratch, limits: Limits) -> PreparedImage:
+    """The cleaned file is new in scratch; the caller removes it when done."""
     info = inspect_header(upload, limits)
-    target = storage.new_upload_file()
+    target = scratch.new_file()
     try:
         size = sanitize(upload, target, info.format, info.orientation)
         info = check_decodes(target, info, limits)

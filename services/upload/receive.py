@@ -22,7 +22,7 @@ from services.upload.filenames import clean_filename
 from shared.config import Limits
 from shared.errors import BadRequest, RequestTimeout, TooLarge
 from shared.http import is_storage_full
-from shared.storage import Storage
+from shared.storage import Scratch
 from shared.units import human_bytes
 
 CHUNK = 1024 * 1024  # large chunks: fewer executor hops for the writes
@@ -58,7 +58,7 @@ def too_large(limits: Limits) -> TooLarge:
     return TooLarge(f"This file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.")
 
 
-async def receive_upload(request: web.Request, storage: Storage, limits: Limits,
+async def receive_upload(request: web.Request, scratch: Scratch, limits: Limits,
                          before_file: BeforeFile | None = None) -> ReceivedFile:
     if request.content_length is not None and (
         request.content_length > limits.max_upload_bytes + MULTIPART_SLACK
@@ -92,7 +92,7 @@ async def receive_upload(request: web.Request, storage: Storage, limits: Limits,
                 raise BadRequest("Send one file per upload (found two 'file' fields).")
             if before_file is not None:
                 await before_file(dict(fields))
-            received = await _stream_part(part, storage, limits)
+            received = await _stream_part(part, scratch, limits)
         else:
             raise BadRequest(f"Too many form fields (more than {MAX_FIELDS}).")
         if received is None and before_file is not None:
@@ -154,8 +154,8 @@ async def _read_field(part: BodyPartReader, limits: Limits) -> str:
     return data.decode("utf-8", "replace")
 
 
-async def _stream_part(part: BodyPartReader, storage: Storage, limits: Limits) -> ReceivedFile:
-    path = await asyncio.to_thread(storage.new_upload_file)
+async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits) -> ReceivedFile:
+    path = await asyncio.to_thread(scratch.new_file)
     digest = hashlib.sha256()
     size = 0
     try:

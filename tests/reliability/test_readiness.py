@@ -8,7 +8,8 @@ import shutil
 async def test_readyz_needs_the_volume_for_a_service_that_writes_it(resize_client, storage_dir):
     response = await resize_client.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "database": "ok", "volume": "ok"}
+    assert await response.json() == {"status": "ok", "database": "ok", "storage": "local",
+                                     "store": "ok", "volume": "ok"}
 
     moved = storage_dir.with_name("unmounted")
     shutil.move(storage_dir, moved)

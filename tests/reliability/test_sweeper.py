@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from services.resize.sweeper import SWEEP_LOCK, sweep
-from shared.storage import Storage
+from shared.storage import LocalStore, scratch_for
 from tests.reliability.harness import wait_until
 from tests.support import file_form, image_bytes
 
@@ -31,6 +31,10 @@ async def upload_some(upload_client, count: int) -> list[dict]:
         assert response.status == 201
         images.append(await response.json())
     return images
+
+
+def store_of(storage_dir):
+    return LocalStore(storage_dir), scratch_for(storage_dir)
 
 
 def image_dir(storage_dir, image: dict):
@@ -60,10 +64,11 @@ async def test_old_temp_files_and_orphan_dirs_go_young_ones_stay(upload_client, 
         (orphan / "original.jpg").write_bytes(b"from an upload that never committed")
     age(old_upload, HOUR)
     age(old_partial, HOUR)
-    age(old_orphan, HOUR)
-    age(one_dir, HOUR)  # an old directory with a row is no orphan
+    age(old_orphan / "original.jpg", HOUR)
+    for old in one_dir.glob("[!.]*"):
+        age(old, HOUR)  # old files with a row are no orphan
 
-    report = await sweep(pool, Storage(storage_dir), max_age=600)
+    report = await sweep(pool, *store_of(storage_dir), max_age=600)
 
     assert sorted(report.temp_files) == sorted([str(old_upload), str(old_partial)])
     assert report.orphan_dirs == [old_orphan.name]
@@ -89,16 +94,16 @@ async def test_rows_without_original_go_lost_variants_are_made_again(upload_clie
 
     # A row is only judged once it is well older than the sweep: an upload whose transaction
     # began before the walk may commit, file in place, during it.
-    young = await sweep(pool, Storage(storage_dir), max_age=600)
+    young = await sweep(pool, *store_of(storage_dir), max_age=600)
     assert young.lost_originals == [] and young.removed_rows == 0
     assert await db.fetchval("SELECT count(*) FROM images") == 3
     await backdate(db)
 
-    dry = await sweep(pool, Storage(storage_dir), max_age=600, dry_run=True)
+    dry = await sweep(pool, *store_of(storage_dir), max_age=600, dry_run=True)
     assert dry.lost_originals == [gone["name"]] and dry.removed_rows == 0
     assert await db.fetchval("SELECT count(*) FROM images") == 3
 
-    report = await sweep(pool, Storage(storage_dir), max_age=600)
+    report = await sweep(pool, *store_of(storage_dir), max_age=600)
     assert report.lost_originals == [gone["name"]] and report.removed_rows == 1
     assert report.lost_variants == [f"{damaged['name']}/large.jpg"]
     tokens = {r["token"] for r in await db.fetch("SELECT token FROM images")}
@@ -121,7 +126,7 @@ async def test_a_volume_that_looks_unmounted_is_reported_not_repaired(upload_cli
     shutil.move(storage_dir, elsewhere)
     storage_dir.mkdir()  # an empty mount point
     try:
-        report = await sweep(pool, Storage(storage_dir), max_age=0)
+        report = await sweep(pool, *store_of(storage_dir), max_age=0)
         assert len(report.lost_originals) == 10 and report.removed_rows == 0
         assert report.refused and "mounted" in report.refused
         assert await db.fetchval("SELECT count(*) FROM images") == 10
@@ -134,8 +139,8 @@ async def test_one_sweeper_at_a_time(pool, database_url, db, storage_dir):
     other = await asyncpg.connect(database_url)
     try:
         assert await other.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK)
-        report = await sweep(pool, Storage(storage_dir), max_age=600)
+        report = await sweep(pool, *store_of(storage_dir), max_age=600)
         assert report.skipped
     finally:
         await other.close()
-    assert not (await sweep(pool, Storage(storage_dir), max_age=600)).skipped
+    assert not (await sweep(pool, *store_of(storage_dir), max_age=600)).skipped
