@@ -59,7 +59,15 @@ def socket_url(base: Path) -> str:
 
 
 class LocalPostgres:
-    def __init__(self, base: Path, log_file: Path):
+    def __init__(self, base: Path, log_file: Path, listen: str = "",
+                 trusted_network: str = "", command_prefix: tuple[str, ...] = ()):
+        """``listen``, ``trusted_network`` and ``command_prefix`` are for tests that run the
+        database as a host of its own (several Kitteh nodes in network namespaces): a TCP
+        address to listen on besides the socket, the network whose clients are trusted,
+        and e.g. ``("ip", "netns", "exec", name)`` before every server command."""
+        self.listen = listen
+        self.trusted_network = trusted_network
+        self.command_prefix = command_prefix
         self.base = base
         self.data = base / "data"
         self.socket_dir = base / "run"
@@ -71,9 +79,14 @@ class LocalPostgres:
     def url(self) -> str:
         return socket_url(self.base)
 
+    @property
+    def tcp_url(self) -> str:
+        return f"postgresql://postgres@{self.listen}:5432/{DATABASE}"
+
     def _as_owner(self, *command: str | os.PathLike) -> list[str]:
         args = [str(c) for c in command]
-        return ["runuser", "-u", "postgres", "--", *args] if is_root() else args
+        owned = ["runuser", "-u", "postgres", "--", *args] if is_root() else args
+        return [*self.command_prefix, *owned]
 
     def _run(self, *command: str | os.PathLike, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(self._as_owner(*command), check=check, capture_output=True,
@@ -93,6 +106,9 @@ class LocalPostgres:
                 shutil.rmtree(self.data)  # a half-made cluster from an interrupted first run
             self._run(self.programs["initdb"], "-D", self.data, "-U", "postgres",
                       "--auth=trust", "-E", "UTF8", "--no-instructions")
+            if self.trusted_network:
+                with open(self.data / "pg_hba.conf", "a") as hba:
+                    hba.write(f"host all all {self.trusted_network} trust\n")
 
     def _check_reachable(self) -> None:
         probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.base)],
@@ -106,7 +122,8 @@ class LocalPostgres:
         if self.running():  # left by a runner that crashed: same cluster, same data
             self.create_database()
             return
-        options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' "
+        options = (f"-c listen_addresses='{self.listen}' "
+                   f"-c unix_socket_directories='{self.socket_dir}' "
                    "-c fsync=on -c max_connections=200 -c shared_buffers=128MB")
         # pg_ctl removes a stale postmaster.pid by itself when its process is gone.
         result = self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.log_file,

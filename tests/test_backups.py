@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 import urllib.parse
 from pathlib import Path
 
