@@ -26,6 +26,7 @@ from tests.leaks import (  # noqa: F401
     pytest_terminal_summary,
     stop_what_the_test_started,
 )
+from tests.seaweedfs import start_seaweedfs
 from tests.stack import RunningStack, stack_env
 from tests.support import REPO, open_dir
 
@@ -104,6 +105,34 @@ def stack():
     status = running.stop()
     assert status == 0, "".join(running.output[-40:])
     shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs():
+    """A real S3 server (SeaweedFS) on loopback for the whole run, started on first use."""
+    server = start_seaweedfs()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_stack(seaweedfs):
+    """The whole stack with KITTEH_STORAGE=s3: pictures in a bucket of the SeaweedFS (made by
+    Kitteh at start), upload temp files alone on the local disk."""
+    data_dir = open_dir("kitteh-s3-") / "var"
+    running = RunningStack(data_dir, stack_env(data_dir, **seaweedfs.env(bucket="kitteh-stack")))
+    running.start()
+    yield running
+    status = running.stop()
+    assert status == 0, "".join(running.output[-40:])
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_stack(request):
+    """The local-mode stack, then the S3-mode one: a module whose tests must hold in both
+    storage modes overrides ``stack`` with this."""
+    return request.getfixturevalue("stack" if request.param == "local" else "s3_stack")
 
 
 @pytest.fixture(scope="session")

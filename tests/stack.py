@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import leaks
+from tests.stored import StoredFiles
 from tests.support import REPO
 
 READY_LINE = "Kitteh is running at "
@@ -38,17 +39,30 @@ class RunningStack:
     process: subprocess.Popen | None = None
     url: str = ""
     output: list[str] = field(default_factory=list)
+    # Run it elsewhere, e.g. ["ip", "netns", "exec", name] (a node of the multi-node test).
+    command_prefix: list[str] = field(default_factory=list)
 
     @property
     def storage(self) -> Path:
+        """The volume (local mode), and the scratch directory's parent in every mode."""
         return self.data_dir / "images"
+
+    @property
+    def files(self) -> StoredFiles:
+        """The stored files, in either storage mode."""
+        return StoredFiles({**self.env, "KITTEH_STORAGE_DIR": str(self.storage)})
+
+    @property
+    def storage_mode(self) -> str:
+        return self.env.get("KITTEH_STORAGE") or "local"
 
     def start(self) -> None:
         leaks.started(self)  # stopped at the test's teardown if the test does not
         # A session of its own: its process group is what tests.leaks signals if it is left
         # behind, and Ctrl-C reaches pytest only, which stops it through the teardown.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "deploy.runner"], cwd=REPO, env=self.env,
+            [*self.command_prefix, sys.executable, "-m", "deploy.runner"], cwd=REPO,
+            env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
         lines: queue.Queue[str | None] = queue.Queue()

@@ -1,6 +1,6 @@
-"""What a page shows when a variant cannot be served from the volume, on the shared stack:
-a lost variant is made again on demand; one that cannot be made shows the original,
-uncached, and never an error."""
+"""What a page shows when a variant cannot be served from the store, on the shared stacks
+(the volume, and an S3 bucket): a lost variant is made again on demand; one that cannot be
+made shows the original, uncached, and never an error."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ from tests.reliability.harness import (
 
 pytestmark = pytest.mark.e2e
 
+@pytest.fixture
+def stack(any_stack):
+    return any_stack
+
+
 RENDERS = """SELECT v.state, v.renders FROM variants v JOIN images i ON i.id = v.image_id
               WHERE i.token = $1 AND v.kind = $2 AND v.format = 'base'"""
 
@@ -28,7 +33,7 @@ async def test_a_lost_variant_is_made_once_more_on_demand(stack):
         status, body = await post_image(http, stack.url, unique_photo(101))
         assert status == 201
         large = body["variants"]["large"]
-        (stack.storage / large["url"].removeprefix("/i/")).unlink()  # lost from the volume
+        await stack.files.remove(large["url"])  # lost from the store
 
         status, cache, data = await get_image(http, stack.url + large["url"])
         assert status == 200 and "immutable" in cache
@@ -48,7 +53,7 @@ async def test_a_variant_that_cannot_be_made_shows_the_original_uncached(stack):
             status, body = await post_image(http, stack.url, upload)
             assert status == 201
             tiny = body["variants"]["tiny"]
-            (stack.storage / tiny["url"].removeprefix("/i/")).unlink()
+            await stack.files.remove(tiny["url"])
             # As if every attempt had failed (a render the engine cannot do).
             await conn.execute(
                 "UPDATE variants SET state = 'failed', attempts = $3, error = 'test' "
@@ -58,8 +63,7 @@ async def test_a_variant_that_cannot_be_made_shows_the_original_uncached(stack):
 
             status, cache, data = await get_image(http, stack.url + tiny["url"])
             assert status == 200 and cache == "no-store"
-            assert data == (stack.storage / body["original"]["url"].removeprefix("/i/")
-                            ).read_bytes()
+            assert data == await stack.files.read(body["original"]["url"])
             # The resize service itself says why, with a time to come back.
             resize = f"http://127.0.0.1:{stack.env['KITTEH_RESIZE_PORT']}"
             async with http.get(resize + tiny["url"]) as response:
