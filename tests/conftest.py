@@ -26,7 +26,7 @@ from tests.leaks import (  # noqa: F401
     pytest_terminal_summary,
     stop_what_the_test_started,
 )
-from tests.seaweedfs import start_seaweedfs
+from tests.seaweedfs import seaweedfs  # noqa: F401  (the session's S3 server)
 from tests.stack import RunningStack, stack_env
 from tests.support import REPO, open_dir
 
@@ -108,15 +108,7 @@ def stack():
 
 
 @pytest.fixture(scope="session")
-def seaweedfs():
-    """A real S3 server (SeaweedFS) on loopback for the whole run, started on first use."""
-    server = start_seaweedfs()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_stack(seaweedfs):
+def s3_stack(seaweedfs):  # noqa: F811  (the fixture imported above)
     """The whole stack with KITTEH_STORAGE=s3: pictures in a bucket of the SeaweedFS (made by
     Kitteh at start), upload temp files alone on the local disk."""
     data_dir = open_dir("kitteh-s3-") / "var"

@@ -115,9 +115,11 @@ class SeaweedFS:
 
 
 def start_seaweedfs(host: str = "127.0.0.1", bucket: str = BUCKET,
-                    ready_seconds: float = READY_SECONDS) -> SeaweedFS:
+                    ready_seconds: float = READY_SECONDS,
+                    command_prefix: tuple[str, ...] = ()) -> SeaweedFS:
     """A running server with ``bucket`` made and written to once (so it is ready for
-    writes, not only listening). Registered with tests.leaks until ``stop``."""
+    writes, not only listening). Registered with tests.leaks until ``stop``.
+    ``command_prefix``: e.g. ``("ip", "netns", "exec", name)``, to run it on a test host."""
     weed = weed_binary()
     base = open_dir("kitteh-seaweedfs-")
     (base / "data").mkdir()
@@ -128,8 +130,11 @@ def start_seaweedfs(host: str = "127.0.0.1", bucket: str = BUCKET,
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }]}))
     for attempt in range(START_ATTEMPTS):
-        ports = dict(zip(PORT_NAMES, _free_ports(host, len(PORT_NAMES)), strict=True))
-        process = _launch(weed, host, ports, base, config)
+        # A test host's address cannot be bound from here; its namespace is new, so any
+        # ports free on loopback will do there.
+        probe_host = "127.0.0.1" if command_prefix else host
+        ports = dict(zip(PORT_NAMES, _free_ports(probe_host, len(PORT_NAMES)), strict=True))
+        process = _launch(weed, host, ports, base, config, command_prefix)
         server = SeaweedFS(host, ports, base, process, bucket)
         started(server)
         try:
@@ -149,9 +154,9 @@ def start_seaweedfs(host: str = "127.0.0.1", bucket: str = BUCKET,
 
 
 def _launch(weed: Path, host: str, ports: dict[str, int], base: Path,
-            config: Path) -> subprocess.Popen:
+            config: Path, command_prefix: tuple[str, ...] = ()) -> subprocess.Popen:
     args = [
-        str(weed), "-logtostderr", "server",
+        *command_prefix, str(weed), "-logtostderr", "server",
         f"-ip={host}", f"-ip.bind={host}", f"-dir={base / 'data'}",
         *(f"-{name}={port}" for name, port in ports.items()),
         "-s3", f"-s3.config={config}",

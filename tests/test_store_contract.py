@@ -343,3 +343,30 @@ async def test_hung_server_fails_within_seconds(seaweedfs: SeaweedFS,  # noqa: F
             await store.size(file_name(new_key(), "large", "webp"))
         assert time.monotonic() - started < 2 * FAST_FAILURE_SECONDS
         await store.close()
+
+
+# -- writes cut short by a crash ---------------------------------------------------------
+
+
+async def test_writes_cut_short_are_removed_once_old_enough(store: ImageStore,
+                                                            request: pytest.FixtureRequest,
+                                                            tmp_path: Path) -> None:
+    key = new_key()
+    name = file_name(key, "original", "jpg")
+    if isinstance(store, LocalStore):  # a .tmp- file beside its final name
+        partial = tmp_path / "images" / key_prefix(key) / ".tmp-crashed"
+        partial.parent.mkdir(parents=True)
+        partial.write_bytes(b"half an image")
+    else:  # a multipart upload begun and never completed or aborted
+        server = request.getfixturevalue("seaweedfs")
+        status, body = server.request("POST", f"/{server.bucket}/{name}?uploads")
+        assert status == 200, body
+    assert await store.remove_partial_writes(older_than=time.time() - 3600) == []
+    removed = await store.remove_partial_writes(older_than=time.time() + 60)
+    assert len(removed) == 1 and name.rsplit("/", 1)[0] in removed[0], removed
+    assert await store.remove_partial_writes(older_than=time.time() + 60) == []
+    assert [f async for f in store.list(key_prefix(key))] == []
+
+
+async def test_a_reader_checks_without_writing(store: ImageStore) -> None:
+    await store.check(writable=False)

@@ -23,10 +23,11 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
 
 import aiohttp
 import obstore
@@ -34,7 +35,14 @@ from obstore.exceptions import BaseError
 from obstore.store import S3Store as ObjectStore
 
 from shared.config import S3Settings
-from shared.storage.base import StoredFileMissing, StoredObject, StoreError, key_prefix, parse_name
+from shared.storage.base import (
+    StoredFileMissing,
+    StoredObject,
+    StoreError,
+    StoreUnavailable,
+    key_prefix,
+    parse_name,
+)
 from shared.storage.scratch import Scratch
 from shared.storage.sigv4 import EMPTY_SHA256, sigv4_headers
 
@@ -61,11 +69,6 @@ STREAM_CHUNK = 256 * 1024  # what stream() yields at most at a time (what LocalS
 DOWNLOAD_CHUNK = 1024 * 1024  # open(): the scratch copy is written in pieces this big
 PROBE_PREFIX = ".kitteh-probe/"  # check() writes and deletes one object here
 T = TypeVar("T")
-
-
-class StoreUnavailable(OSError):
-    """The S3 server did not answer, refused, or failed a request for another reason than a
-    missing object. The message names the endpoint and bucket, never a secret."""
 
 
 class S3Store:
@@ -170,9 +173,9 @@ class S3Store:
                 allow_redirects=False) as answer:
             return answer.status, await answer.read()
 
-    async def check(self) -> None:
-        """The bucket answers to this key (made if missing and the key may), and an object
-        can be written to it and deleted."""
+    async def check(self, writable: bool = True) -> None:
+        """The bucket answers to this key (made if missing and the key may), and, if
+        ``writable``, an object can be written to it and deleted."""
         s = self.settings
         where = self._where()
         try:
@@ -188,6 +191,8 @@ class S3Store:
                              f"{_short(error) or type(error).__name__}") from None
         if status != 200:
             raise StoreError(self._refusal(status, body))
+        if not writable:
+            return
         probe = f"{PROBE_PREFIX}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             await obstore.put_async(self._store(), probe, b"",
@@ -234,6 +239,38 @@ class S3Store:
                     "created")
         return (f"KITTEH_S3_BUCKET={s.bucket} at {where}: unexpected answer HTTP {status} "
                 f"{code}".rstrip())
+
+    async def remove_partial_writes(self, older_than: float) -> list[str]:
+        """Abort multipart uploads begun before ``older_than`` and never finished (a process
+        killed in the middle of a large ``put_file``): their parts are invisible but stored,
+        and billed. ListMultipartUploads and AbortMultipartUpload, signed here."""
+        try:
+            status, body = await self._bucket_request("GET", "uploads")
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise StoreUnavailable(f"S3 list uploads in {self.describe()}: "
+                                   f"{_short(error) or type(error).__name__}") from error
+        if status != 200:
+            raise StoreUnavailable(f"S3 list uploads in {self.describe()}: HTTP {status}")
+        aborted = []
+        for key, upload_id, initiated in _multipart_uploads(body):
+            if initiated >= older_than:
+                continue
+            status, _ = await self._object_request("DELETE", key,
+                                                   f"uploadId={quote(upload_id, safe='')}")
+            if status in (200, 204, 404):
+                aborted.append(f"s3 multipart upload of {key}")
+        return aborted
+
+    async def _object_request(self, method: str, key: str, query: str) -> tuple[int, bytes]:
+        s = self.settings
+        url = urlsplit(self._bucket_url)
+        path = f"{url.path.rstrip('/')}/{key}"
+        headers = sigv4_headers(method, url.netloc, path, query, EMPTY_SHA256,
+                                s.access_key_id, s.secret_access_key, s.region)
+        target = f"{url.scheme}://{url.netloc}{quote(path, safe='/-_.~')}?{query}"
+        async with self._http().request(method, target, headers=headers,
+                                        allow_redirects=False) as answer:
+            return answer.status, await answer.read()
 
     async def problem(self, writable: bool) -> str | None:
         """HeadBucket within PROBLEM_SECONDS. (Whether the key may write is known from
@@ -366,6 +403,19 @@ def _short(error: BaseException) -> str:
     """The first line of an error: obstore appends a multi-line debug dump."""
     text = str(error).split("\n\nDebug source:", 1)[0].strip()
     return text.splitlines()[0][:300] if text else ""
+
+
+def _multipart_uploads(body: bytes) -> list[tuple[str, str, float]]:
+    """(key, upload id, initiated as epoch seconds) of a ListMultipartUploads answer."""
+    found = []
+    for upload in ElementTree.fromstring(body or b"<r/>").iter():
+        if not upload.tag.endswith("Upload"):
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in upload}
+        if {"Key", "UploadId", "Initiated"} <= fields.keys():
+            initiated = datetime.fromisoformat(fields["Initiated"].replace("Z", "+00:00"))
+            found.append((fields["Key"], fields["UploadId"], initiated.timestamp()))
+    return found
 
 
 def _error_code(body: bytes) -> str:
