@@ -19,6 +19,7 @@ from shared.config import GalleryConfig, ResizeConfig, UploadConfig
 
 # No process outlives the run: each test's leftovers stopped at its teardown, the session's
 # checked at its end (tests/leaks.py).
+from tests import leaks
 from tests.leaks import (  # noqa: F401
     pytest_configure,
     pytest_report_header,
@@ -124,7 +125,11 @@ def s3_stack(seaweedfs):  # noqa: F811  (the fixture imported above)
 def any_stack(request):
     """The local-mode stack, then the S3-mode one: a module whose tests must hold in both
     storage modes overrides ``stack`` with this."""
-    return request.getfixturevalue("stack" if request.param == "local" else "s3_stack")
+    running = request.getfixturevalue("stack" if request.param == "local" else "s3_stack")
+    # Started (on first use) from inside this test, but a session fixture's to stop: not
+    # among what tests.leaks stops at the end of the test.
+    leaks.stopped(running)
+    return running
 
 
 @pytest.fixture(scope="session")

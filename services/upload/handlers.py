@@ -75,10 +75,11 @@ async def api_delete(request: web.Request) -> web.Response:
     presented = bearer_token(request.headers.get("Authorization"))
     await delete_image(request.app[DB_POOL], request.app[STORE],
                        request.match_info["token"].lower(), presented)
-    # The gateway may hold the page (micro-cache) and open file descriptors of the files for
-    # up to KITTEH_CACHE_SECONDS. Answering only after that means that once the deleter is
-    # told "deleted", nobody is served the picture any more.
-    await asyncio.sleep(request.app[CONFIG].cache_seconds + 0.1)
+    # The gateway may hold the page (micro-cache), open file descriptors of the files and,
+    # in S3 mode, the files themselves (file cache) for KITTEH_CACHE_SECONDS, which nginx
+    # counts in whole seconds: up to one second more. Answering only after that means that
+    # once the deleter is told "deleted", nobody is served the picture any more.
+    await asyncio.sleep(request.app[CONFIG].cache_seconds + 1.1)
     return web.Response(status=204)
 
 
