@@ -14,8 +14,10 @@ import asyncio
 import io
 import random
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import aiohttp
@@ -127,8 +129,10 @@ def shared_services(network):
 
 def start_node(host: Host, database_url: str, store) -> RunningStack:
     data_dir = open_dir(f"kitteh-{host.name}-") / "var"
+    # Every request comes from the balancer's address: the per-address limit is the
+    # balancer's to enforce (docs/scaling.md).
     env = stack_env(data_dir, KITTEH_GATEWAY_HOST=host.address, KITTEH_PORT=str(NODE_PORT),
-                    **store.env(BUCKET))
+                    KITTEH_RATE_LIMIT="100000", **store.env(BUCKET))
     env["DATABASE_URL"] = database_url
     node = RunningStack(data_dir, env, command_prefix=host.command())
     node.start()
@@ -152,7 +156,18 @@ def start_balancer(network: Network, nodes: list[Host]) -> tuple[str, Stoppable]
         process.wait(10)
         shutil.rmtree(work, ignore_errors=True)
 
-    return f"http://127.0.0.1:{listen}", started(stop)
+    balancer = started(stop)
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", listen)) == 0:
+                return f"http://127.0.0.1:{listen}", balancer
+        log = work / "error.log"
+        if process.poll() is not None or time.monotonic() > deadline:
+            balancer.stop()
+            raise RuntimeError("the balancer did not start: "
+                               + (log.read_text() if log.exists() else "no log"))
+        time.sleep(0.1)
 
 
 async def upload(http: aiohttp.ClientSession, base: str, n: int) -> tuple[int, dict, str]:
