@@ -12,7 +12,7 @@ RUN_STAMP   := $(VENV)/.installed-run-$(SUM)
 TEST_STAMP  := $(VENV)/.installed-test-$(SUM)
 PIP_INSTALL  = $(VENV)/bin/pip install -q --disable-pip-version-check -c $(CONSTRAINTS)
 
-.PHONY: run test lint bench venv lock clean
+.PHONY: run test check lint bench venv lock clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -55,6 +55,14 @@ bench: $(TEST_STAMP)
 	$(VENV)/bin/python -m bench.pages
 	$(VENV)/bin/python -m bench.delivery
 	$(VENV)/bin/python -m bench.background
+	$(VENV)/bin/python -m bench.storage
+
+# The fast tier, for the edit-test loop: lint, then the tests that build the apps with their
+# factories against a real PostgreSQL and a real S3 server, without starting whole stacks
+# (no end-to-end, browser, compose or multi-node tests). A few minutes on 2 cores.
+check: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -m "not e2e and not browser"
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
