@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -370,3 +372,25 @@ async def test_writes_cut_short_are_removed_once_old_enough(store: ImageStore,
 
 async def test_a_reader_checks_without_writing(store: ImageStore) -> None:
     await store.check(writable=False)
+
+
+# -- a service whose store cannot be used does not start -----------------------------------
+
+
+@pytest.mark.parametrize("service", ["upload", "resize", "gallery"])
+def test_a_service_with_an_unreachable_store_exits_naming_the_setting(service, tmp_path,
+                                                                       database_url):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    env = {**os.environ, "DATABASE_URL": database_url, "KITTEH_STORAGE": "s3",
+           "KITTEH_S3_ENDPOINT": f"http://127.0.0.1:{port}", "KITTEH_S3_BUCKET": "kitteh",
+           "KITTEH_S3_ACCESS_KEY_ID": "k", "KITTEH_S3_SECRET_ACCESS_KEY": "never-printed-9f2",
+           "KITTEH_STORAGE_DIR": str(tmp_path / "images"),
+           f"KITTEH_{service.upper()}_PORT": str(port)}
+    result = subprocess.run([sys.executable, "-m", f"services.{service}"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"KITTEH_S3_ENDPOINT=http://127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr and "never-printed-9f2" not in result.stderr
