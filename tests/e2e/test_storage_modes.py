@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 
@@ -156,3 +157,12 @@ async def test_s3_mode_keeps_nothing_of_the_pictures_on_local_disk(s3_stack):
                 http.get(f"http://127.0.0.1:{port}/readyz") as answer:
             body = await answer.json()
         assert answer.status == 200 and body["storage"] == "s3" and body["store"] == "ok", body
+    # Store requests are timed for Prometheus, by operation.
+    port = stack.env["KITTEH_RESIZE_PORT"]
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"http://127.0.0.1:{port}/metrics") as answer:
+        metrics = await answer.text()
+    for operation in ("put", "get"):
+        series = f'kitteh_store_request_duration_seconds_count{{operation="{operation}"}}'
+        count = re.search(rf"^{re.escape(series)} (\S+)$", metrics, re.M)
+        assert count and float(count.group(1)) > 0, operation
