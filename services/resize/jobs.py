@@ -203,22 +203,15 @@ async def make_variants(pool: asyncpg.Pool, storage: ImageStore, engine: ResizeE
             if rendering.thumbhash is not None:
                 await _record(pool, SET_THUMBHASH, image.id, rendering.thumbhash)
             rendered = rendering.variants
-            written: list[str] = []  # names this call put in the store
+            dropped = {(v.kind, v.format): await _dropped(pool, storage, image, v, rendered)
+                       for v in rendered}
+            written = await _put_all(pool, storage, image, unfinished,
+                                     [v for v in rendered if not dropped[(v.kind, v.format)]])
             for variant in rendered:
-                fallback = await _base_bytes(pool, storage, image, variant, rendered)
-                dropped = fallback is not None and len(variant.data) >= fallback
-                if not dropped:
-                    name = file_name(image.storage_key, variant.kind,
-                                     image.variant_extension(variant.format))
-                    try:
-                        await storage.put_bytes(name, variant.data,
-                                                image.variant_content_type(variant.format))
-                        written.append(name)
-                    except OSError as error:  # the store refused it (full, read-only, away)
-                        await _failed(pool, image, unfinished, error)
                 status = await _record(pool, MARK_READY, image.id, variant.kind,
                                        variant.format, variant.width, variant.height,
-                                       "dropped" if dropped else "ready", len(variant.data))
+                                       "dropped" if dropped[(variant.kind, variant.format)]
+                                       else "ready", len(variant.data))
                 unfinished.remove((variant.kind, variant.format))
                 if status == "UPDATE 0":  # deleted while we rendered: take our files back
                     await _remove_if_deleted(pool, storage, image, written)
@@ -234,6 +227,36 @@ async def make_variants(pool: asyncpg.Pool, storage: ImageStore, engine: ResizeE
     log.info("made %s of %s", ", ".join(f"{s.kind}.{image.variant_extension(s.format)}"
                                         for s in specs), image.name)
     return rendered
+
+
+async def _put_all(pool: asyncpg.Pool, storage: ImageStore, image: ImageRecord,
+                   unfinished: list[Pair], variants: Sequence[RenderedVariant]) -> list[str]:
+    """Put the files at once (an object store answers each in a few milliseconds; one
+    after the other they add up while an upload waits). Returns the names written. A store
+    that is away hands the claims back (503, tried again soon); one that refuses the
+    files (a full or read-only disk) records the failure."""
+    names = [file_name(image.storage_key, v.kind, image.variant_extension(v.format))
+             for v in variants]
+    results = await asyncio.gather(*(
+        storage.put_bytes(name, v.data, image.variant_content_type(v.format))
+        for name, v in zip(names, variants, strict=True)), return_exceptions=True)
+    written = [n for n, r in zip(names, results, strict=True) if r is None]
+    for result in results:
+        if isinstance(result, StoreUnavailable):
+            raise Busy(f"The image store is unavailable: {result}", retry_after=5)
+    for result in results:
+        if isinstance(result, OSError):
+            await _failed(pool, image, unfinished, result)
+        if isinstance(result, BaseException):
+            raise result
+    return written
+
+
+async def _dropped(pool: asyncpg.Pool, storage: ImageStore, image: ImageRecord,
+                   variant: RenderedVariant, rendered: Sequence[RenderedVariant]) -> bool:
+    """A modern file is not kept when it is no smaller than its base-format fallback."""
+    fallback = await _base_bytes(pool, storage, image, variant, rendered)
+    return fallback is not None and len(variant.data) >= fallback
 
 
 async def _base_bytes(pool: asyncpg.Pool, storage: ImageStore, image: ImageRecord,
