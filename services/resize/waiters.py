@@ -44,13 +44,11 @@ class VariantWaiters:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close(timeout=2)
 
     async def _keep_listening(self) -> None:
         """Hold one LISTEN connection, making it again whenever it is lost."""
         while True:
+            connection: asyncpg.Connection | None = None
             try:
                 connection = await asyncpg.connect(self._database_url, timeout=10)
                 lost = asyncio.Event()
@@ -61,7 +59,10 @@ class VariantWaiters:
                 log.warning("the variant listener's connection was lost; listening again")
             except (TimeoutError, *DATABASE_UNAVAILABLE, OSError) as error:
                 log.warning("cannot listen for finished variants: %r", error)
-            self._connection = None
+            finally:  # cancelled at shutdown, perhaps before the connection was kept
+                self._connection = None
+                if connection is not None and not connection.is_closed():
+                    await asyncio.shield(_close(connection))
             await asyncio.sleep(RECONNECT_SECONDS)
 
     def _notified(self, _connection, _pid: int, _channel: str, payload: str) -> None:
@@ -93,6 +94,13 @@ class VariantWaiters:
             waiting.discard(event)
             if not waiting:
                 del self._waiting[key]
+
+
+async def _close(connection: asyncpg.Connection) -> None:
+    try:
+        await connection.close(timeout=2)
+    except Exception:  # a connection that is already broken
+        connection.terminate()
 
 
 WAITERS = web.AppKey("variant_waiters", VariantWaiters)

@@ -115,12 +115,18 @@ async def test_rows_without_original_go_lost_variants_are_made_again(upload_clie
             "WHERE i.token = $1 AND kind = 'large' AND format = 'base'", damaged["token"])
         return state == "ready" and large.exists()
 
-    await wait_until(remade, 10, step=0.1, what="the lost variant made again")
+    await wait_until(remade, 60, step=0.1, what="the lost variant made again")
 
 
 async def test_a_volume_that_looks_unmounted_is_reported_not_repaired(upload_client, pool, db,
                                                                       storage_dir):
     await upload_some(upload_client, 10)
+
+    async def background_done() -> bool:  # nothing writes to the volume while it is moved
+        return not await db.fetchval(
+            "SELECT count(*) FROM variants WHERE state NOT IN ('ready', 'dropped')")
+
+    await wait_until(background_done, 120, what="every variant made")
     await backdate(db)
     elsewhere = storage_dir.with_name("moved")
     shutil.move(storage_dir, elsewhere)
