@@ -266,7 +266,8 @@ PATHS: dict[str, Any] = {
             "security": [{}, {"uploadKey": []}],
             "requestBody": {"required": True, "content": {
                 "multipart/form-data": {"schema": _ref("Upload")},
-                JSON: {"schema": _ref("Link")}}},
+                JSON: {"schema": _ref("Link")},
+                "application/x-www-form-urlencoded": {"schema": _ref("Link")}}},
             "responses": {
                 "201": {"description": "stored", "content": {
                     JSON: {"schema": _ref("UploadedImage")}}},

@@ -13,7 +13,7 @@ from services.upload.batch import discard, receive_files
 from services.upload.delete import bearer_token, delete_image
 from services.upload.fetch import fetch_link
 from services.upload.ingest import IngestResult, Placement, ingest
-from services.upload.jsonbody import read_json, text_fields
+from services.upload.jsonbody import read_json, read_urlencoded, text_fields
 from services.upload.keys import CONFIG, IMAGE_WORKERS, STORAGE
 from services.upload.many import finish, ingest_all, make_album
 from services.upload.metrics import UPLOAD_METRICS
@@ -47,9 +47,11 @@ async def _receive(request: web.Request, gate: UploadGate) -> ReceivedFile:
         await gate.check_fields(fields)
         parse_options(fields)  # options sent before the file: refused before it is written
 
-    if request.content_type == "application/json":
-        body = await read_json(request)
-        fields = text_fields(body, ("url", "visibility", "expires_in"))
+    if request.content_type in ("application/json", "application/x-www-form-urlencoded"):
+        if request.content_type == "application/json":
+            fields = text_fields(await read_json(request), ("url", "visibility", "expires_in"))
+        else:
+            fields = await read_urlencoded(request)
         if not fields.get("url", "").strip():
             raise BadRequest("Send {\"url\": \"https://...\"} to upload from a link.")
         await before_file(fields)

@@ -1,9 +1,11 @@
-"""Small JSON request bodies (an album, a link to fetch): bounded, and a 400 when broken."""
+"""Small JSON or url-encoded request bodies (an album, a link to fetch): bounded, and a 400
+when broken."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -45,4 +47,29 @@ def text_fields(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
             raise BadRequest(f"'{name}' must be a string" +
                              (" or a whole number." if name == "expires_in" else "."))
         fields[name] = str(value)
+    return fields
+
+
+async def read_urlencoded(request: web.Request, limit: int = JSON_LIMIT) -> dict[str, str]:
+    """A small ``application/x-www-form-urlencoded`` body (a link and its options)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"The form is larger than {limit // 1024} KiB.")
+    data = bytearray()
+    try:
+        async for chunk in request.content.iter_chunked(16 * 1024):
+            data += chunk
+            if len(data) > limit:
+                raise TooLarge(f"The form is larger than {limit // 1024} KiB.")
+    except (ConnectionError, web.RequestPayloadError, ValueError):
+        raise BadRequest("The body could not be read.") from None
+    fields: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True,
+                          max_num_fields=20)
+    except ValueError:
+        raise BadRequest("Too many form fields.") from None
+    for name, value in pairs:
+        if name in fields:
+            raise BadRequest(f"Send '{name}' once.")
+        fields[name] = value
     return fields
