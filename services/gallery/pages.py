@@ -165,12 +165,15 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
 
 def copy_codes(page: str, direct: str, embed: dict[str, str]) -> list[dict[str, str]]:
     """The copy fields of a page: (id, label, value), the same strings as the JSON's."""
-    return [
-        {"id": "page-link", "label": "Page link", "value": page},
-        {"id": "image-link", "label": "Direct image link", "value": direct},
-        {"id": "code-markdown", "label": "Markdown", "value": embed["markdown"]},
-        {"id": "code-bbcode", "label": "BBCode (forums)", "value": embed["bbcode"]},
-        {"id": "code-html", "label": "HTML", "value": embed["html"]},
+    return [  # spoken: the button's name ("Copy page link") and the status's words
+        {"id": "page-link", "label": "Page link", "spoken": "page link", "value": page},
+        {"id": "image-link", "label": "Direct image link", "spoken": "image link",
+         "value": direct},
+        {"id": "code-markdown", "label": "Markdown", "spoken": "Markdown code",
+         "value": embed["markdown"]},
+        {"id": "code-bbcode", "label": "BBCode (forums)", "spoken": "BBCode code",
+         "value": embed["bbcode"]},
+        {"id": "code-html", "label": "HTML", "spoken": "HTML code", "value": embed["html"]},
     ]
 
 

@@ -159,7 +159,9 @@ def test_keyboard_only_upload_and_copy(new_page, stack, tmp_path):
     assert page.evaluate("navigator.clipboard.readText()") == stack.url + page_url
     page.get_by_role("button", name="Copy image link").press("Enter")
     direct = page.evaluate("navigator.clipboard.readText()")
-    assert re.fullmatch(re.escape(stack.url) + r"/i/[0-9a-f]{2}/[0-9a-f]{32}/original\.jpg", direct)
+    # A size, never the original (issue 20: what people paste elsewhere).
+    assert re.fullmatch(re.escape(stack.url) + r"/i/[0-9a-f]{2}/[0-9a-f]{32}/monstrous\.jpg",
+                        direct)
 
     # Delete asks first; Escape keeps the picture and gives focus back.
     delete = page.get_by_role("button", name="Delete")

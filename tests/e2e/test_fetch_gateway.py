@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import urllib.request
 
 import aiohttp
 import pytest
@@ -168,8 +167,8 @@ async def test_not_a_picture_and_not_found_are_refused_like_uploads(http, fetch_
 
 async def test_fetches_are_counted_and_rate_limited_like_uploads(http, fetch_stack, picture):
     port = fetch_stack.env["KITTEH_UPLOAD_PORT"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
-        metrics = response.read().decode()
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        metrics = await response.text()
     counts = {m[0]: float(m[1]) for m in re.findall(
         r'^kitteh_upload_fetches_total\{outcome="([a-z_]+)"\} ([0-9.e+]+)$', metrics, re.M)}
     assert counts["fetched"] >= 1 and counts["refused"] >= 5, counts

@@ -30,14 +30,14 @@
   document.querySelectorAll("button[data-copy]").forEach((button) => {
     const field = document.getElementById(button.dataset.copy);
     const text = button.querySelector(".copy-text");
-    const what = field.labels[0].textContent;
+    const what = button.dataset.what;
     let timer = 0;
     button.hidden = false;
     button.addEventListener("click", async () => {
       const ok = await copy(field);
       text.textContent = ok ? "Copied" : "Press Ctrl+C";
       button.classList.toggle("copied", ok);
-      copyStatus.textContent = ok ? `${what} is on your clipboard.` : `${what} is selected: press Ctrl+C to copy it.`;
+      copyStatus.textContent = ok ? `The ${what} is on your clipboard.` : `The ${what} is selected: press Ctrl+C to copy it.`;
       clearTimeout(timer);
       timer = setTimeout(() => {
         text.textContent = "Copy";
