@@ -36,9 +36,9 @@ def manifest(asset_url) -> dict[str, Any]:
         "background_color": LIGHT,
         "theme_color": LIGHT,
         "icons": [
-            {"src": asset_url("img/icon-192.png"), "sizes": "192x192", "type": "image/png"},
-            {"src": asset_url("img/icon-512.png"), "sizes": "512x512", "type": "image/png"},
-            {"src": asset_url("img/icon-maskable-512.png"), "sizes": "512x512",
+            {"src": asset_url("img/icon192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": asset_url("img/icon512.png"), "sizes": "512x512", "type": "image/png"},
+            {"src": asset_url("img/maskable512.png"), "sizes": "512x512",
              "type": "image/png", "purpose": "maskable"},
         ],
         "share_target": {
