@@ -38,6 +38,9 @@ class RunningStack:
     process: subprocess.Popen | None = None
     url: str = ""
     output: list[str] = field(default_factory=list)
+    # Run the runner inside this command (``isolated_network()``: a network namespace of
+    # its own, where only loopback exists).
+    wrapper: list[str] = field(default_factory=list)
 
     @property
     def storage(self) -> Path:
@@ -48,7 +51,7 @@ class RunningStack:
         # A session of its own: its process group is what tests.leaks signals if it is left
         # behind, and Ctrl-C reaches pytest only, which stops it through the teardown.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "deploy.runner"], cwd=REPO, env=self.env,
+            [*self.wrapper, sys.executable, "-m", "deploy.runner"], cwd=REPO, env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
         lines: queue.Queue[str | None] = queue.Queue()
@@ -94,6 +97,19 @@ class RunningStack:
         if self.process.stdout:
             self.process.stdout.close()
         return self.process.returncode
+
+
+def isolated_network() -> list[str]:
+    """A wrapper for ``RunningStack``: the stack in a new network namespace with loopback only,
+    so whatever it is made to fetch (a fuzzer's random links for upload from a link) goes
+    nowhere off this machine, not even a DNS query. ``unshare`` execs the command in place,
+    so the runner keeps the pid; ``in_network_of`` runs a client in the same namespace."""
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+
+
+def in_network_of(stack: RunningStack) -> list[str]:
+    assert stack.process is not None
+    return ["nsenter", f"--net=/proc/{stack.process.pid}/ns/net", "--"]
 
 
 def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -152,11 +152,14 @@ SCHEMAS: dict[str, Any] = {
         "allOf": [_ref("Album"), {"type": "object", "required": ["delete_token"],
                                   "properties": {"delete_token": {"type": "string"}}}],
     },
+    # JSON request bodies name every field (unknown ones are ignored by the services); closed
+    # here so that generators need no recursive "any JSON" for them.
     "NewAlbum": {
-        "type": "object", "required": ["images"],
+        "type": "object", "required": ["images"], "additionalProperties": False,
         "properties": {
             "images": {"type": "array", "minItems": 1, "maxItems": MAX_ALBUM_IMAGES,
                        "items": {"type": "object", "required": ["token"],
+                                 "additionalProperties": False,
                                  "properties": {
                                      "token": {"type": "string"},
                                      "delete_token": {
@@ -171,7 +174,7 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Link": {
-        "type": "object", "required": ["url"],
+        "type": "object", "required": ["url"], "additionalProperties": False,
         "properties": {"url": URL_FIELD, **OPTIONS},
     },
     "UploadedImage": {
