@@ -49,20 +49,25 @@ async def receive_files(request: web.Request, storage: Storage, limits: Limits,
     files: list[ReceivedFile] = []
     fields: dict[str, str] = {}
     checked = False
+    others = 0  # parts that are not files: as few as a single upload may have
+    total = 0
     try:
-        for _ in range(MAX_FIELDS + MAX_ALBUM_IMAGES + 1):
+        while True:
             part = await _timed(reader.next(), limits)
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("Nested multipart bodies are not accepted.")
-            if part.name in BATCH_FIELDS:
-                if part.name in fields:
-                    raise BadRequest(f"Send '{part.name}' once.")
-                fields[part.name] = await _read_field(part, limits)
-                continue
             if part.name != FILE_FIELD:
-                await _skip_field(part, limits)
+                others += 1
+                if others > MAX_FIELDS:
+                    raise BadRequest(f"Too many form fields (more than {MAX_FIELDS}).")
+                if part.name in BATCH_FIELDS:
+                    if part.name in fields:
+                        raise BadRequest(f"Send '{part.name}' once.")
+                    fields[part.name] = await _read_field(part, limits)
+                else:
+                    await _skip_field(part, limits)
                 continue
             if len(files) == MAX_ALBUM_IMAGES:
                 raise BadRequest(f"Send at most {MAX_ALBUM_IMAGES} files at once.")
@@ -72,10 +77,14 @@ async def receive_files(request: web.Request, storage: Storage, limits: Limits,
             received = await _stream_part(part, storage, limits)
             if received.size == 0 and not part.filename:
                 received.path.unlink(missing_ok=True)  # a form's empty file input
+                others += 1
+                if others > MAX_FIELDS:
+                    raise BadRequest(f"Too many form fields (more than {MAX_FIELDS}).")
                 continue
             files.append(received)
-        else:
-            raise BadRequest("Too many form fields.")
+            total += received.size
+            if total > limits.max_upload_bytes:  # the gateway's limit is on the whole body
+                raise too_large(limits)
         if not checked:
             await before_file(dict(fields))
     except MALFORMED as error:
