@@ -5,6 +5,7 @@ tests/e2e/test_sharing.py."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -82,6 +83,33 @@ async def test_names_resolving_to_refused_addresses_are_refused_unseen(fetcher, 
     assert picture.requests == []
     assert await db.fetchval("SELECT count(*) FROM images") == 0
     assert not list((storage_dir / "tmp").iterdir())
+
+
+async def test_refused_addresses_are_never_connected_to(fetcher, picture, db, monkeypatch):
+    """Not even a connection attempt (no SYN to 169.254.169.254): every connection the loop
+    opens during these fetches is recorded."""
+    loop = asyncio.get_running_loop()
+    opened: list[str] = []
+    sock_connect = loop.sock_connect
+
+    async def recording(sock, address):  # how aiohttp (aiohappyeyeballs) connects
+        if address[1] != fetcher.port:  # not the test's own client calling the app
+            opened.append(address[0])
+        return await sock_connect(sock, address)
+
+    monkeypatch.setattr(loop, "sock_connect", recording)
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://metadata.test/",
+                "http://[::ffff:169.254.169.254]/", f"http://loopback.test:{picture.port}/",
+                f"http://[::1]:{picture.port}/cat.jpg"):
+        response = await fetcher.post("/api/images", json={"url": url})
+        assert response.status == 422, await response.text()
+    assert opened == []
+    assert picture.requests == []
+    # The same recording sees an allowed fetch connect (it would see a refused one too).
+    response = await fetcher.post("/api/images",
+                                  json={"url": f"http://cats.test:{picture.port}/cat.jpg"})
+    assert response.status == 201
+    assert "127.0.0.2" in opened
 
 
 async def test_an_unknown_name_is_unreachable(fetcher, db):

@@ -101,7 +101,7 @@ SCHEMAS: dict[str, Any] = {
     "Image": {
         "type": "object",
         "required": ["token", "name", "page_url", "download_url", "original", "variants",
-                     "thumbhash", "created_at", "visibility", "expires_at"],
+                     "thumbhash", "created_at", "visibility", "expires_at", "embed"],
         "properties": {
             "token": {"type": "string"}, "name": {"type": "string"},
             "page_url": {"type": "string"}, "download_url": {"type": "string"},

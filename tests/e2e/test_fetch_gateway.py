@@ -106,6 +106,8 @@ async def test_without_the_allow_list_the_same_link_is_refused(http, stack, pict
 
 
 @pytest.mark.parametrize("where, status, words", [
+    ("http://[::1]/", 422, "::1 is a loopback address"),
+    ("http://localhost/", 422, "localhost resolves to"),
     ("http://[::1]:{port}/cat.jpg", 422, "::1 is a loopback address"),
     ("http://127.0.0.1:{port}/cat.jpg", 422, "127.0.0.1 is a loopback address"),
     ("http://localhost:{port}/cat.jpg", 422, "localhost resolves to"),
