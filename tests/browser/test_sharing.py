@@ -62,6 +62,22 @@ def test_copy_buttons_put_the_json_embed_codes_on_the_clipboard(new_page, stack,
                             " && document.images[0].naturalWidth > 0")
 
 
+def test_a_link_refused_by_the_server_says_why_in_the_upload_list(new_page, artifacts):
+    page = new_page()
+    page.goto("/")
+    link = page.get_by_label("Or a link to a picture")
+    link.fill("http://169.254.169.254/latest/meta-data/")
+    with page.expect_response(lambda r: r.url.endswith("/api/images")) as answer:
+        page.get_by_role("button", name="Fetch").click()
+    assert answer.value.status == 422
+    row = page.locator("#upload-list .upload")
+    expect(row).to_have_attribute("data-state", "error")
+    expect(row.locator(".upload-message")).to_contain_text(
+        "169.254.169.254 is a link-local address")
+    expect(link).to_have_value("")
+    page.screenshot(path=artifacts / "home-link-refused.png")
+
+
 def test_the_share_button_opens_the_system_share_sheet(new_page, api):
     image = api_upload(api, photo_crop(43, 900), "share me.jpg")
     plain = new_page()
@@ -105,7 +121,8 @@ def test_the_manifest_makes_kitteh_installable(playwright, api, stack, tmp_path)
         context.close()
 
 
-def test_a_share_of_two_photos_lands_on_an_album_with_both(new_page, api, stack, tmp_path):
+def test_a_share_of_two_photos_lands_on_an_album_with_both(new_page, api, stack, tmp_path,
+                                                           artifacts):
     target = api.get("/manifest.webmanifest").json()["share_target"]
     files = [unique_copy(photo("j07_wine.jpg"), tmp_path, "IMG_0001.jpg"),
              unique_copy(photo("p03_coffee.png"), tmp_path, "Screenshot.png")]
@@ -134,6 +151,7 @@ def test_a_share_of_two_photos_lands_on_an_album_with_both(new_page, api, stack,
     expect(pictures).to_have_count(2)
     page.wait_for_function("() => [...document.querySelectorAll('.album-picture picture img')]"
                            ".every((i) => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=artifacts / "album.png", full_page=True)
     token = page.url.split("/")[-1].split("Album")[0].lower()
     album = api.get(f"/api/albums/{token}").json()
     assert [i["original"]["filename"] for i in album["images"]] == [
