@@ -168,6 +168,7 @@ async def test_pictures_without_proof_are_linked_never_deleted(http, stack):
     ({"images": [{"token": "Bad Token!"}]}, 400, "not an image token"),
     ({"title": 7}, 400, "'images'"),
     ({"images": None, "title": "x" * 201}, 400, "'images'"),
+    ({"images": [{"token": "abc"}], "pad": "x" * 70_000}, 413, "larger than 64 KiB"),
 ])
 async def test_bad_albums_are_400_and_nothing_is_made(http, stack, body, status, words):
     got, answer = await make_album(http, stack, body)
