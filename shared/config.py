@@ -6,6 +6,7 @@ each service's ``__main__`` turns that into one line on stderr and exit status 2
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.settings import BY_NAME
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ValueError):
@@ -78,6 +81,20 @@ class Env:
             raise ConfigError(f"{name}={value!r} must be a URL starting with "
                               + " or ".join(f"{s}://" for s in schemes))
         return value.rstrip("/") if parts.scheme.startswith("http") else value
+
+    def networks(self, name: str) -> tuple[IPNetwork, ...]:
+        """A comma-separated list of CIDR ranges (``10.0.0.0/8, fd00::/8``); empty: none."""
+        value = self.raw(name)
+        found = []
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            try:
+                found.append(ipaddress.ip_network(item.strip(), strict=True))
+            except ValueError as error:
+                raise ConfigError(f"{name}={value!r}: {item.strip()!r} is not a network in CIDR "
+                                  f"form such as 10.0.0.0/8 or fd00::/8 ({error})") from None
+        return tuple(found)
 
     def directory(self, name: str) -> Path:
         return Path(self.raw(name)).expanduser().resolve()
@@ -195,6 +212,8 @@ class UploadConfig:
     log_level: str
     min_free_bytes: int = 0  # /readyz: not ready below this many free bytes on the volume
     uploads: str = "open"  # KITTEH_UPLOADS: open | keys
+    # KITTEH_FETCH_ALLOW_NETWORKS: non-public ranges an upload from a link may still reach
+    fetch_allow_networks: tuple[IPNetwork, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> UploadConfig:
@@ -213,6 +232,7 @@ class UploadConfig:
             log_level=log_level(env),
             min_free_bytes=env.integer("KITTEH_MIN_FREE_BYTES", minimum=0),
             uploads=env.choice("KITTEH_UPLOADS", UPLOAD_MODES),
+            fetch_allow_networks=env.networks("KITTEH_FETCH_ALLOW_NETWORKS"),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.embed import image_embed
 from shared.encoding import OutputFormat, output_for
 from shared.formats import BY_CONTENT_TYPE, Format
 from shared.storage import file_name
@@ -109,8 +110,11 @@ def created_at_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_json(image: ImageRecord, urls: Urls = RELATIVE) -> dict[str, Any]:
-    """The JSON image of the HTTP contract (without ``delete_token``, which only upload adds)."""
+def image_json(image: ImageRecord, urls: Urls = RELATIVE,
+               share: Urls | None = None) -> dict[str, Any]:
+    """The JSON image of the HTTP contract (without ``delete_token``, which only upload adds).
+    ``share``: absolute URLs (KITTEH_PUBLIC_URL's, or the request's origin) for the ``embed``
+    codes, which are pasted elsewhere; without it they use ``urls``."""
     return {
         "token": image.token,
         "name": image.name,
@@ -146,4 +150,5 @@ def image_json(image: ImageRecord, urls: Urls = RELATIVE) -> dict[str, Any]:
         "created_at": created_at_text(image.created_at),
         "visibility": image.visibility,
         "expires_at": created_at_text(image.expires_at) if image.expires_at else None,
+        "embed": image_embed(image, share or urls),
     }

@@ -53,3 +53,14 @@ def token_from_path(segment: str) -> str | None:
     if not NAME_PATTERN.match(segment) or len(segment) > 120:
         return None
     return segment.lower()
+
+
+def album_token_from_path(segment: str) -> str | None:
+    """The album token named by a page path segment: ``{Name}Album``, case-insensitive (the
+    suffix is required: without it the name is an image's)."""
+    if not segment.lower().endswith("album") or len(segment) <= len("album"):
+        return None
+    segment = segment[: -len("album")]
+    if not NAME_PATTERN.match(segment) or len(segment) > 120:
+        return None
+    return segment.lower()

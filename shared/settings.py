@@ -145,6 +145,11 @@ VARIABLES: tuple[Variable, ...] = (
              "Uploads and deletes (refused ones too) per minute per client address at the "
              "gateway (429 above); key checks have a limit of their own at the same rate.",
              "gateway"),
+    Variable("KITTEH_FETCH_ALLOW_NETWORKS", "",
+             "Upload from a link: comma-separated CIDR ranges (`10.0.0.0/8, fd00::/8`) Kitteh "
+             "may fetch from although they are not public (loopback, private, link-local, "
+             "unique-local...), for an intranet or tests. Empty: public addresses only.",
+             "upload"),
     Variable("KITTEH_TLS_CERT", "",
              "PEM certificate chain (e.g. Let's Encrypt's fullchain.pem); with KITTEH_TLS_KEY "
              "(both or neither) the gateway serves HTTPS (TLS 1.2+, HTTP/2, HSTS) on "

@@ -36,6 +36,10 @@ class Urls:
         """The image page: ``/{Name}Kitty``."""
         return f"{self.public_url}/{name}Kitty"
 
+    def album_page(self, name: str) -> str:
+        """An album's page: ``/{Name}Album``."""
+        return f"{self.public_url}/{name}Album"
+
     def file(self, relative_path: str) -> str:
         """A file on the volume, ``shard/key/kind.ext`` as Storage lays it out."""
         return f"{self.files_origin}/i/{relative_path}"

@@ -57,7 +57,7 @@ def database_url():
 async def db(database_url):
     """A connection for checking state; every test starts from empty tables."""
     conn = await asyncpg.connect(database_url)
-    await conn.execute("TRUNCATE images RESTART IDENTITY CASCADE")
+    await conn.execute("TRUNCATE images, albums RESTART IDENTITY CASCADE")
     yield conn
     await conn.close()
 

@@ -39,7 +39,8 @@ class RunningStack:
     process: subprocess.Popen | None = None
     url: str = ""
     output: list[str] = field(default_factory=list)
-    # Run it elsewhere, e.g. ["ip", "netns", "exec", name] (a node of the multi-node test).
+    # Run the runner inside this command: ["ip", "netns", "exec", name] (a node of the
+    # multi-node test), or ``isolated_network()``'s (a namespace where only loopback exists).
     command_prefix: list[str] = field(default_factory=list)
 
     @property
@@ -108,6 +109,19 @@ class RunningStack:
         if self.process.stdout:
             self.process.stdout.close()
         return self.process.returncode
+
+
+def isolated_network() -> list[str]:
+    """A wrapper for ``RunningStack``: the stack in a new network namespace with loopback only,
+    so whatever it is made to fetch (a fuzzer's random links for upload from a link) goes
+    nowhere off this machine, not even a DNS query. ``unshare`` execs the command in place,
+    so the runner keeps the pid; ``in_network_of`` runs a client in the same namespace."""
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+
+
+def in_network_of(stack: RunningStack) -> list[str]:
+    assert stack.process is not None
+    return ["nsenter", f"--net=/proc/{stack.process.pid}/ns/net", "--"]
 
 
 def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:

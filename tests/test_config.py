@@ -28,11 +28,21 @@ def test_defaults():
     ("KITTEH_MAX_UPLOAD_BYTES", "10", "KITTEH_MAX_UPLOAD_BYTES='10' must be >= 1024"),
     ("KITTEH_RESIZE_URL", "resize:8082", "KITTEH_RESIZE_URL='resize:8082' must be a URL"),
     ("KITTEH_LOG_LEVEL", "LOUD", "KITTEH_LOG_LEVEL='LOUD'"),
+    ("KITTEH_FETCH_ALLOW_NETWORKS", "10.0.0.0/8, intranet",
+     "KITTEH_FETCH_ALLOW_NETWORKS='10.0.0.0/8, intranet': 'intranet' is not a network"),
+    ("KITTEH_FETCH_ALLOW_NETWORKS", "10.0.0.1/8", "'10.0.0.1/8' is not a network"),
 ])
 def test_bad_values_name_the_variable(name, value, fragment):
     env = {"DATABASE_URL": URL, name: value}
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         UploadConfig.from_env(env)
+
+
+def test_fetch_allow_networks_are_parsed():
+    config = UploadConfig.from_env({"DATABASE_URL": URL,
+                                    "KITTEH_FETCH_ALLOW_NETWORKS": " 127.0.0.2/32,fd00::/8 ,"})
+    assert [str(n) for n in config.fetch_allow_networks] == ["127.0.0.2/32", "fd00::/8"]
+    assert UploadConfig.from_env({"DATABASE_URL": URL}).fetch_allow_networks == ()
 
 
 def test_every_variable_read_is_declared_and_documented():
@@ -45,7 +55,7 @@ def test_every_variable_read_is_declared_and_documented():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr in ("raw", "text", "integer", "port", "flag", "url",
-                                           "directory", "choice") and node.args \
+                                           "directory", "choice", "networks") and node.args \
                     and isinstance(node.args[0], ast.Constant) \
                     and isinstance(node.args[0].value, str) \
                     and node.args[0].value.isupper():

@@ -258,8 +258,16 @@ async def test_share_urls_are_absolute_from_the_forwarded_host(clients, db):
     assert meta["og:image"] == origin + body["variants"]["monstrous"]["url"]
     assert meta["twitter:image"] == meta["og:image"]
     inputs = {i["id"]: i["value"] for i in tags.all("input") if i.get("readonly") is not None}
+    # The direct link is a variant, never the original (issue 20); the copy-as codes are the
+    # JSON's `embed`, made for the same host.
+    read = await (await gallery.get(f"/api/images/{body['token']}", headers=headers)).json()
     assert inputs == {"page-link": origin + body["page_url"],
-                      "image-link": origin + body["original"]["url"]}
+                      "image-link": origin + body["variants"]["monstrous"]["url"],
+                      "code-markdown": read["embed"]["markdown"],
+                      "code-bbcode": read["embed"]["bbcode"],
+                      "code-html": read["embed"]["html"]}
+    assert read["embed"]["markdown"] == (f"[![{body['name']}]({inputs['image-link']})]"
+                                         f"({inputs['page-link']})")
     # The page's own image URLs stay relative: same origin, whatever the host.
     assert next(i for i in tags.all("img") if i.get("id") == "picture")["src"].startswith("/i/")
 

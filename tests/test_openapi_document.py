@@ -52,6 +52,18 @@ def test_every_field_of_the_image_json_is_in_the_document():
     assert described({"$ref": "#/components/schemas/Image"}, body) == []
 
 
+def test_every_field_of_the_album_json_is_in_the_document():
+    from shared.albums import AlbumRecord, album_json
+
+    image = full_image()
+    album = AlbumRecord(1, "abc", "Abc", "Title", None, "public", None, image.created_at,
+                        (image, image))
+    body = {**album_json(album, Urls("https://cats.example")), "delete_token": "x"}
+    schema = {"$ref": "#/components/schemas/CreatedAlbum", **DOCUMENT}
+    jsonschema.Draft202012Validator(schema).validate(body)
+    assert described({"$ref": "#/components/schemas/Album"}, body) == [".delete_token"]
+
+
 def test_the_statuses_the_services_answer_are_documented():
     upload = PATHS["/api/images"]["post"]["responses"]
     assert "507" in upload  # StorageFull: the volume is full

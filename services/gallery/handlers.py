@@ -11,13 +11,15 @@ from aiohttp import web
 
 from services.gallery.keys import CONFIG
 from services.gallery.origin import share_origin
-from services.gallery.pages import home_context, image_context
+from services.gallery.pages import album_context, home_context, image_context
+from shared.albums import album_by_token, album_json, newest_tiles
 from shared.db import DB_POOL
 from shared.errors import BadRequest, NotFound
 from shared.formats import ACCEPTED_NAMES, browser_originals, mime_types
 from shared.http import BEARER_CHALLENGE
 from shared.images import image_json
-from shared.naming import token_from_path
+from shared.naming import album_token_from_path, token_from_path
+from shared.origin import share_urls
 from shared.queries import image_by_storage_key, image_by_token, newest_images
 from shared.storage import STORE, StoredFileMissing, parse_name
 from shared.storage.respond import stored_file_response
@@ -29,6 +31,8 @@ CONTENT_TYPES = {ext: content_type for content_type, extensions in mime_types().
                  for ext in extensions}
 
 HOME_COUNT = 24
+TOKEN_SHAPE = re.compile(r"[a-z0-9]{1,120}")
+PENDING_ID = re.compile(r"[A-Za-z0-9_-]{24}")  # services/upload/pending.py
 MAX_PAGE = 100
 
 
@@ -36,16 +40,24 @@ MAX_PAGE = 100
 async def home(request: web.Request) -> dict:
     before = _int_param(request, "before", None, 1, 2**62)  # "Load more" without JavaScript
     config = request.app[CONFIG]
-    images = await _newest(request, HOME_COUNT, before)
-    return home_context(images, config, str(images[-1].id) if len(images) == HOME_COUNT else None,
-                        before=before)
+    tiles = await _newest(request, HOME_COUNT, before)
+    # A share from the phone's share sheet waiting for the upload key (services/upload/pending)
+    pending = request.query.get("share", "")
+    share = None
+    if PENDING_ID.fullmatch(pending):
+        share = {"id": pending, "pictures": _int_param(request, "pictures", 1, 1, 1000),
+                 "wrong_key": request.query.get("key") == "wrong"}
+    return home_context(tiles, config,
+                        str(tiles[-1].sort_id) if len(tiles) == HOME_COUNT else None,
+                        before=before, share=share)
 
 
 async def _newest(request: web.Request, count: int, before: int | None) -> list:
-    """The Newest grid's images; none at all when KITTEH_NEWEST=off (no query either)."""
+    """The Newest grid's tiles (images, and albums as one tile each); none at all when
+    KITTEH_NEWEST=off (no query either)."""
     if not request.app[CONFIG].newest:
         return []
-    return await newest_images(request.app[DB_POOL], count, before)
+    return await newest_tiles(request.app[DB_POOL], count, before)
 
 
 async def upload_failed(request: web.Request) -> web.Response:
@@ -82,28 +94,50 @@ def upload_error(status: int, limits) -> tuple[str, str]:
         413: f"That file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.",
         415: f"That file is not an image Kitteh accepts ({ACCEPTED_NAMES}), or it is damaged.",
         422: f"That image is too big: at most {limits.max_side:,} pixels a side, "
-             f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames.",
+             f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames. "
+             "Or, for a link: Kitteh could not fetch it (it fetches only from public "
+             "addresses, and the server must answer with the picture).",
         429: "Too many uploads from your address. Wait a minute, then try again.",
         507: "Kitteh's storage is full, so this picture was not kept. Try again later.",
     }.get(status, "Kitteh is busy right now. Try again in a moment.")
 
 
 async def image_page(request: web.Request) -> web.Response:
-    token = token_from_path(request.match_info["name"])
+    segment = request.match_info["name"]
+    config = request.app[CONFIG]
+    album_token = album_token_from_path(segment)
+    album = await album_by_token(request.app[DB_POOL], album_token) if album_token else None
+    if album is not None:
+        return aiohttp_jinja2.render_template("album.html", request, album_context(
+            album, Urls.of(config), request.query, share_origin(request, config.public_url)))
+    token = token_from_path(segment)
     image = await image_by_token(request.app[DB_POOL], token) if token else None
     if image is None:
         raise NotFound("There is no kitty by that name.")
-    public_url = request.app[CONFIG].public_url
     return aiohttp_jinja2.render_template("image.html", request, image_context(
-        image, Urls.of(request.app[CONFIG]), request.query, request.app[CONFIG].limits,
-        share_origin(request, public_url)))
+        image, Urls.of(config), request.query, config.limits,
+        share_origin(request, config.public_url)))
+
+
+def _share(request: web.Request) -> Urls:
+    config = request.app[CONFIG]
+    return share_urls(request, config.public_url, config.files_url)
 
 
 async def api_image(request: web.Request) -> web.Response:
     image = await image_by_token(request.app[DB_POOL], request.match_info["token"].lower())
     if image is None:
         raise NotFound("No image has that token.")
-    return web.json_response(image_json(image, Urls.of(request.app[CONFIG])))
+    return web.json_response(image_json(image, Urls.of(request.app[CONFIG]), _share(request)))
+
+
+async def api_album(request: web.Request) -> web.Response:
+    token = request.match_info["token"].lower()
+    album = await album_by_token(request.app[DB_POOL], token) \
+        if TOKEN_SHAPE.fullmatch(token) else None
+    if album is None:
+        raise NotFound("No album has that token.")
+    return web.json_response(album_json(album, Urls.of(request.app[CONFIG]), _share(request)))
 
 
 async def api_list(request: web.Request) -> web.Response:
@@ -114,8 +148,9 @@ async def api_list(request: web.Request) -> web.Response:
     before = _int_param(request, "before", None, 1, 2**62)
     images = await newest_images(request.app[DB_POOL], limit, before)
     urls = Urls.of(request.app[CONFIG])
+    share = _share(request)
     return web.json_response({
-        "images": [image_json(i, urls) for i in images],
+        "images": [image_json(i, urls, share) for i in images],
         "next": str(images[-1].id) if len(images) == limit else None,
     })
 

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from services.upload.options import MAX_EXPIRES_IN, MIN_EXPIRES_IN
+from shared.albums import MAX_ALBUM_IMAGES, MAX_TITLE
 
 JSON = "application/json"
 
@@ -43,7 +44,22 @@ TOKEN = {"name": "token", "in": "path", "required": True,
          "schema": {"type": "string", "pattern": "^[a-z0-9]{1,100}$"}}
 ERROR_CODES = ["bad_request", "unauthorized", "forbidden", "not_found", "too_slow",
                "too_large", "unsupported_image", "over_limits", "rate_limited", "busy",
-               "storage_full", "misdirected", "method_not_allowed"]
+               "storage_full", "misdirected", "method_not_allowed", "fetch_refused",
+               "unreachable"]
+ALBUM_TOKEN = {"name": "token", "in": "path", "required": True,
+               "description": "the album's token: its name in lower case",
+               "schema": {"type": "string", "pattern": "^[a-z0-9]{1,100}$"}}
+OPTIONS = {
+    "visibility": {"enum": ["public", "unlisted"], "default": "public",
+                   "description": "unlisted: not in the Newest grid or the list"},
+    "expires_in": {"type": "integer", "minimum": MIN_EXPIRES_IN, "maximum": MAX_EXPIRES_IN,
+                   "description": "seconds from now; absent or empty: never"},
+}
+URL_FIELD = {"type": "string", "format": "uri", "maxLength": 2048,
+             "description": "upload from a link instead of a file: an http or https URL that "
+                            "Kitteh fetches (public addresses only, unless "
+                            "KITTEH_FETCH_ALLOW_NETWORKS opens a range; at most 3 redirects); "
+                            "the bytes are treated exactly as an uploaded file's"}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -85,7 +101,7 @@ SCHEMAS: dict[str, Any] = {
     "Image": {
         "type": "object",
         "required": ["token", "name", "page_url", "download_url", "original", "variants",
-                     "thumbhash", "created_at", "visibility", "expires_at"],
+                     "thumbhash", "created_at", "visibility", "expires_at", "embed"],
         "properties": {
             "token": {"type": "string"}, "name": {"type": "string"},
             "page_url": {"type": "string"}, "download_url": {"type": "string"},
@@ -101,7 +117,65 @@ SCHEMAS: dict[str, Any] = {
             "visibility": {"enum": ["public", "unlisted"]},
             "expires_at": {"type": ["string", "null"], "format": "date-time",
                            "description": "null: never. After it, every URL answers 404."},
+            "embed": _ref("Embed"),
         },
+    },
+    "Embed": {
+        "type": "object", "required": ["markdown", "bbcode", "html"],
+        "description": "copy-as codes showing the picture (a variant, never the original) and "
+                       "linking to its page, with absolute URLs: the same strings as the "
+                       "page's copy buttons",
+        "properties": {
+            "markdown": {"type": "string", "examples": ["[![Name](direct)](page)"]},
+            "bbcode": {"type": "string", "examples": ["[url=page][img]direct[/img][/url]"]},
+            "html": {"type": "string",
+                     "description": "<a href=page><img src=direct srcset=... alt=name "
+                                    "width height></a>"}},
+    },
+    "Album": {
+        "type": "object",
+        "required": ["token", "name", "title", "page_url", "images", "created_at",
+                     "visibility", "expires_at", "embed"],
+        "properties": {
+            "token": {"type": "string"}, "name": {"type": "string"},
+            "title": {"type": ["string", "null"]},
+            "page_url": {"type": "string", "description": "/{Name}Album"},
+            "images": {"type": "array", "items": _ref("Image"),
+                       "description": "the pictures still live, in order"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "visibility": {"enum": ["public", "unlisted"]},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "embed": _ref("Embed"),
+        },
+    },
+    "CreatedAlbum": {
+        "allOf": [_ref("Album"), {"type": "object", "required": ["delete_token"],
+                                  "properties": {"delete_token": {"type": "string"}}}],
+    },
+    # JSON request bodies name every field (unknown ones are ignored by the services); closed
+    # here so that generators need no recursive "any JSON" for them.
+    "NewAlbum": {
+        "type": "object", "required": ["images"], "additionalProperties": False,
+        "properties": {
+            "images": {"type": "array", "minItems": 1, "maxItems": MAX_ALBUM_IMAGES,
+                       "items": {"type": "object", "required": ["token"],
+                                 "additionalProperties": False,
+                                 "properties": {
+                                     "token": {"type": "string"},
+                                     "delete_token": {
+                                         "type": "string",
+                                         "description": "proves the picture is yours: the "
+                                                        "album's delete may delete it "
+                                                        "(?images=1). Without it (and "
+                                                        "without the upload key it came "
+                                                        "with) it is only linked"}}}},
+            "title": {"type": ["string", "null"], "maxLength": MAX_TITLE},
+            **OPTIONS,
+        },
+    },
+    "Link": {
+        "type": "object", "required": ["url"], "additionalProperties": False,
+        "properties": {"url": URL_FIELD, **OPTIONS},
     },
     "UploadedImage": {
         "allOf": [_ref("Image"), {"type": "object", "properties": {"delete_token": {
@@ -127,18 +201,29 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"name": {"type": "string"}, "admin": {"type": "boolean"}},
     },
     "Upload": {
-        "type": "object", "required": ["file"],
+        "type": "object",
         "properties": {
             "key": {"type": "string", "description": "the upload key, for forms that cannot "
                     "send a header; must come before `file`"},
-            "visibility": {"enum": ["public", "unlisted"], "default": "public",
-                           "description": "unlisted: not in the Newest grid or the list"},
-            "expires_in": {"type": "integer", "minimum": MIN_EXPIRES_IN,
-                           "maximum": MAX_EXPIRES_IN,
-                           "description": "seconds from now; absent or empty: never"},
+            **OPTIONS,
+            "url": URL_FIELD,
             "file": {"type": "string", "format": "binary",
                      "description": "JPEG, PNG, GIF, WebP, AVIF or HEIC, judged by its "
-                                    "content"},
+                                    "content; or a `url` instead"},
+        },
+    },
+    "Uploads": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string", "description": "the upload key; must come before the "
+                    "files"},
+            **OPTIONS,
+            "title": {"type": "string", "maxLength": MAX_TITLE,
+                      "description": "the album's, when several files make one"},
+            "url": URL_FIELD,
+            "file": {"type": "array", "maxItems": MAX_ALBUM_IMAGES,
+                     "items": {"type": "string", "format": "binary"},
+                     "description": "one or several files (several make an album)"},
         },
     },
     "ShareX": {
@@ -183,7 +268,9 @@ PATHS: dict[str, Any] = {
                            "image already there.",
             "security": [{}, {"uploadKey": []}],
             "requestBody": {"required": True, "content": {
-                "multipart/form-data": {"schema": _ref("Upload")}}},
+                "multipart/form-data": {"schema": _ref("Upload")},
+                JSON: {"schema": _ref("Link")},
+                "application/x-www-form-urlencoded": {"schema": _ref("Link")}}},
             "responses": {
                 "201": {"description": "stored", "content": {
                     JSON: {"schema": _ref("UploadedImage")}}},
@@ -194,10 +281,62 @@ PATHS: dict[str, Any] = {
                 "408": _error("the upload stalled"),
                 "413": _error("too many bytes"),
                 "415": _error("not a supported image (or damaged)"),
-                "422": _error("over the pixel, side or frame limits"),
+                "422": _error("over the pixel, side or frame limits; for a `url`: an "
+                              "address Kitteh will not reach (`fetch_refused`), or a server "
+                              "that cannot be reached or does not answer 200 "
+                              "(`unreachable`)"),
                 "429": RATE_LIMITED,
                 "503": BUSY,
                 "507": _error("the volume is full: nothing was stored"),
+            },
+        },
+    },
+    "/api/albums": {"post": {
+        "summary": "Make an album of images uploaded before",
+        "operationId": "createAlbum",
+        "description": "Each picture may come with its delete token; in keys mode the upload "
+                       "key it came with, or an admin key, may stand in for them (and a live "
+                       "key is required, as for uploads).",
+        "security": [{}, {"uploadKey": []}],
+        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("NewAlbum")}}},
+        "responses": {
+            "201": {"description": "made, with its delete token (shown once)",
+                    "content": {JSON: {"schema": _ref("CreatedAlbum")}}},
+            "400": BAD,
+            "401": _error("keys mode: no upload key, or not a live one", CHALLENGE),
+            "403": _error("a delete token does not match its picture: nothing made"),
+            "413": _error("the JSON body is too large"),
+            "429": RATE_LIMITED,
+            "503": BUSY,
+        },
+    }},
+    "/api/albums/{token}": {
+        "parameters": [ALBUM_TOKEN],
+        "get": {
+            "summary": "One album, its live pictures in order",
+            "operationId": "getAlbum",
+            "responses": {
+                "200": {"description": "the album",
+                        "content": {JSON: {"schema": _ref("Album")}}},
+                "404": _error("no such album (or it expired)"),
+                "503": BUSY,
+            },
+        },
+        "delete": {
+            "summary": "Delete an album: its delete token, the upload key it was made with, "
+                       "or an admin key",
+            "operationId": "deleteAlbum",
+            "security": [{"deleteToken": []}, {"uploadKey": []}],
+            "parameters": [{"name": "images", "in": "query",
+                            "description": "1: its pictures too (those it owns; an admin "
+                                           "key: all)",
+                            "schema": {"enum": ["0", "1"]}}],
+            "responses": {
+                "204": {"description": "deleted; no cache serves it any more"},
+                "400": BAD,
+                "403": _error("wrong or missing token or key, or no such album"),
+                "429": RATE_LIMITED,
+                "503": BUSY,
             },
         },
     },
@@ -279,14 +418,41 @@ PATHS: dict[str, Any] = {
                         "schema": {"type": "integer", "minimum": 1, "maximum": 2**62}}],
         "responses": {"200": _html("the page"), "400": _html("a malformed `before`")},
     }},
+    "/share": {"post": {
+        "summary": "The web app's share target (a phone's share sheet): like /upload; in keys "
+                   "mode without a key the photos wait while the home page asks for it",
+        "operationId": "shareTarget",
+        "requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {"allOf": [_ref("Uploads"), {
+                "type": "object", "properties": {"pending": {
+                    "type": "string", "description": "a waiting share's id (with `key`)"}}}]}}}},
+        "responses": {
+            "303": {"description": "to the picture's or album's page (or, keys mode without "
+                                   "a key, to the home page asking for it)",
+                    "headers": {"Location": {"schema": {"type": "string"}}}},
+            "200": _html("the page, when the redirect is followed"),
+            **{status: _html(f"the form again, with what went wrong ({words})")
+               for status, words in (("400", "bad form"), ("401", "keys mode: no valid key"),
+                                     ("408", "stalled"), ("413", "too many bytes"),
+                                     ("415", "not an image"), ("422", "over the limits"),
+                                     ("429", "rate limited"), ("503", "busy"),
+                                     ("507", "the volume is full"))},
+        },
+    }},
+    "/manifest.webmanifest": {"get": {
+        "summary": "The web app manifest (installable; share target)",
+        "operationId": "manifest",
+        "responses": {"200": {"description": "the manifest", "content": {
+            "application/manifest+json": {"schema": {"type": "object"}}}}},
+    }},
     "/upload": {"post": {
         "summary": "The no-JavaScript form: the same fields as POST /api/images (the key as "
-                   "the field `key`, before `file`)",
+                   "the field `key`, before `file`); several files make an album",
         "operationId": "formUpload",
         "requestBody": {"required": True, "content": {
-            "multipart/form-data": {"schema": _ref("Upload")}}},
+            "multipart/form-data": {"schema": _ref("Uploads")}}},
         "responses": {
-            "303": {"description": "to the image's page",
+            "303": {"description": "to the image's page, or the album's",
                     "headers": {"Location": {"schema": {"type": "string"}}}},
             "200": _html("the image's page, when the redirect is followed"),
             **{status: _html(f"the form again, with what went wrong ({words})")
@@ -299,10 +465,12 @@ PATHS: dict[str, Any] = {
     }},
     "/{name}": {
         "parameters": [{"name": "name", "in": "path", "required": True,
-                        "description": "the image's name, `Kitty` suffix optional, any case",
-                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,100}Kitty$"}}],
+                        "description": "the image's name, `Kitty` suffix optional, any case; "
+                                       "or an album's name with `Album`",
+                        "schema": {"type": "string",
+                                   "pattern": "^[A-Za-z0-9]{1,100}(Kitty|Album)$"}}],
         "get": {
-            "summary": "The image's page",
+            "summary": "The image's page, or the album's (every picture, in order)",
             "operationId": "imagePage",
             "responses": {"200": _html("the page"),
                           "404": _html("no such image (or it expired)")},

@@ -9,7 +9,9 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from services.gallery.placeholders import STAGE_SIDE, TILE_SIDE, placeholder_url
+from shared.albums import AlbumRecord, Tile, album_json
 from shared.config import GalleryConfig, Limits
+from shared.embed import direct_url
 from shared.formats import ACCEPTED_NAMES, ACCEPTED_PROSE, accept_attribute, animation_kept
 from shared.images import ImageRecord, image_json
 from shared.units import human_bytes
@@ -86,15 +88,28 @@ def limits_summary(limits: Limits) -> str:
             f"{limits.max_pixels / 1_000_000:g} megapixels")
 
 
-def home_context(images: list[ImageRecord], config: GalleryConfig,
+def tile_context(tile: Tile, urls: Urls) -> dict[str, Any]:
+    """A grid tile: an image links to its page; an album to its own, showing its cover."""
+    image = tile.image
+    album = tile.album_name is not None
+    return {"image": image, "srcset": tile_srcset(image, urls),
+            "sources": sources(image, urls, tile_kinds(image)),
+            "placeholder": placeholder(image, TILE_SIDE),
+            "album": album,
+            "token": tile.album_token if album else image.token,
+            "href": urls.album_page(tile.album_name) if album else urls.page(image.name),
+            "label": (tile.album_title or tile.album_name) if album else image.name,
+            "pictures": tile.album_pictures}
+
+
+def home_context(tiles: list[Tile], config: GalleryConfig,
                  next_cursor: str | None, error: str | None = None,
-                 before: int | None = None) -> dict[str, Any]:
+                 before: int | None = None, share: dict | None = None) -> dict[str, Any]:
     urls = Urls.of(config)
     return {
         "before": before,
-        "tiles": [{"image": i, "srcset": tile_srcset(i, urls),
-                   "sources": sources(i, urls, tile_kinds(i)),
-                   "placeholder": placeholder(i, TILE_SIDE)} for i in images],
+        "share": share,
+        "tiles": [tile_context(t, urls) for t in tiles],
         "limits": config.limits,
         "limits_text": limits_summary(config.limits),
         "accept": accept_attribute(),
@@ -112,8 +127,9 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
                   limits: Limits, share_origin: str = "") -> dict[str, Any]:
     """``share_origin``: scheme and host for the URLs people copy and link previews read,
     which must be absolute (KITTEH_PUBLIC_URL, or the request's own)."""
-    body = image_json(image, urls)
-    share = image_json(image, Urls(share_origin or urls.public_url, urls.files_url))
+    share_urls = Urls(share_origin or urls.public_url, urls.files_url)
+    body = image_json(image, urls, share_urls)
+    share = image_json(image, share_urls, share_urls)
     preview = share["variants"].get("wide") or share["variants"].get("monstrous")
     sizes = [{"label": kind.capitalize(), **v} for kind, v in body["variants"].items()]
     sizes.append({"label": "Original", **body["original"]})
@@ -143,4 +159,50 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
         "expires_text": (body["expires_at"] or "").replace("T", " ").replace("Z", " UTC"),
         "sizes": sizes,
         "flash": flash,
+        "codes": copy_codes(share["page_url"], direct_url(image, share_urls), share["embed"]),
+    }
+
+
+def copy_codes(page: str, direct: str, embed: dict[str, str]) -> list[dict[str, str]]:
+    """The copy fields of a page: (id, label, value), the same strings as the JSON's."""
+    return [  # spoken: the button's name ("Copy page link") and the status's words
+        {"id": "page-link", "label": "Page link", "spoken": "page link", "value": page},
+        {"id": "image-link", "label": "Direct image link", "spoken": "image link",
+         "value": direct},
+        {"id": "code-markdown", "label": "Markdown", "spoken": "Markdown code",
+         "value": embed["markdown"]},
+        {"id": "code-bbcode", "label": "BBCode (forums)", "spoken": "BBCode code",
+         "value": embed["bbcode"]},
+        {"id": "code-html", "label": "HTML", "spoken": "HTML code", "value": embed["html"]},
+    ]
+
+
+def album_context(album: AlbumRecord, urls: Urls, query: Mapping[str, str],
+                  share_origin: str = "") -> dict[str, Any]:
+    share_urls = Urls(share_origin or urls.public_url, urls.files_url)
+    body = album_json(album, urls, share_urls)
+    share = album_json(album, share_urls, share_urls)
+    cover = album.images[0] if album.images else None
+    pictures = [{"image": i, "page": urls.page(i.name), "srcset": srcset(i, urls),
+                 "sources": sources(i, urls), "placeholder": placeholder(i, STAGE_SIDE),
+                 "src": urls.file(i.variant_path("monstrous"))}
+                for i in album.images]
+    flash = ("Uploaded", "Your pictures are one album with one link. Each still has its own "
+             "page.") if "uploaded" in query else None
+    return {
+        "album": album,
+        "json": body,
+        "share": share,
+        "cover": cover,
+        "preview": (share["images"][0]["variants"].get("wide")
+                    or share["images"][0]["variants"].get("monstrous")) if cover else None,
+        "pictures": pictures,
+        "stage_sizes": STAGE_SIZES,
+        "title_html": breakable(album.title) if album.title else breakable(album.name),
+        "created_text": body["created_at"].replace("T", " ").replace("Z", " UTC"),
+        "expires_text": (body["expires_at"] or "").replace("T", " ").replace("Z", " UTC"),
+        "flash": flash,
+        "codes": copy_codes(share["page_url"],
+                            direct_url(cover, share_urls) if cover else share["page_url"],
+                            share["embed"]),
     }

@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from services.gallery import handlers
+from services.gallery.manifest import manifest_file
 from services.gallery.openapi import openapi_document
 from services.gallery.sharex import sharex_file
 from shared.http import add_probe_routes
@@ -18,6 +19,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/sharex.sxcu", sharex_file)
     app.router.add_get("/api/images", handlers.api_list)
     app.router.add_get("/api/images/{token}", handlers.api_image)
+    app.router.add_get("/api/albums/{token}", handlers.api_album)
+    app.router.add_get("/manifest.webmanifest", manifest_file)
     app.router.add_get("/img/{token}", handlers.download)
     app.router.add_get(r"/_files/{name:[0-9a-f]{2}/[0-9a-f]{32}/[a-z]+\.[a-z0-9]+}",
                        handlers.stored_file)

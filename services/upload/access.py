@@ -10,10 +10,15 @@ existed.
 from __future__ import annotations
 
 import asyncpg
+from aiohttp import web
 
+from services.upload.keys import CONFIG
+from shared.db import DB_POOL
 from shared.errors import Unauthorized
 from shared.http import bearer
+from shared.origin import share_urls
 from shared.upload_keys import UploadKey, key_for_secret
+from shared.urls import Urls
 
 KEY_FIELD = "key"
 NO_KEY = ("This Kitteh accepts uploads only with an upload key: send it as "
@@ -47,3 +52,16 @@ class UploadGate:
         self.key = await key_for_secret(self.pool, secret)
         if self.required and self.key is None:
             raise Unauthorized(BAD_KEY)
+
+
+def gate_for(request: web.Request) -> UploadGate:
+    """The request's gate, with the key of its ``Authorization`` header (if any)."""
+    app = request.app
+    return UploadGate(app[DB_POOL], app[CONFIG].uploads, request.headers.get("Authorization"))
+
+
+def share_urls_for(request: web.Request) -> Urls:
+    """Absolute URLs for the ``embed`` codes of an answer: KITTEH_PUBLIC_URL's, else the
+    request's own scheme and host."""
+    config = request.app[CONFIG]
+    return share_urls(request, config.public_url, config.files_url)

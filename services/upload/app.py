@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from services.upload.fetch import fetch_session
 from services.upload.keys import CONFIG, IMAGE_WORKERS
 from services.upload.metrics import UPLOAD_METRICS, UploadMetrics
 from services.upload.resize_client import resize_session
@@ -39,6 +40,7 @@ def create_app(config: UploadConfig) -> web.Application:
     app.cleanup_ctx.append(image_workers)
     app.cleanup_ctx.append(pool_context(config.database_url))
     app.cleanup_ctx.append(resize_session)
+    app.cleanup_ctx.append(fetch_session)  # upload from a link
     setup_routes(app)
     return app
 

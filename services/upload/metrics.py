@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, Counter
 from shared.errors import KittehError
 from shared.formats import FORMATS
 
-UPLOAD_ROUTES = frozenset({"/api/images", "/upload"})
+FETCH_OUTCOMES = ("fetched", "refused", "unreachable", "bad_link", "too_large")
+UPLOAD_ROUTES = frozenset({"/api/images", "/upload", "/share"})
 
 
 class UploadMetrics:
@@ -25,6 +26,12 @@ class UploadMetrics:
             "kitteh_upload_refusals", "Uploads refused, by the error code of the JSON answer "
             "(too_large, unsupported_image, over_limits, storage_full, busy...).",
             ["code"], registry=registry)
+        self.fetches = Counter(
+            "kitteh_upload_fetches", "Uploads from a link, by outcome (fetched: the bytes "
+            "arrived and went on to ingest like a file; refused: an address Kitteh will not "
+            "reach; unreachable; bad_link; too_large).", ["outcome"], registry=registry)
+        for outcome in FETCH_OUTCOMES:
+            self.fetches.labels(outcome)
         # Every series exists from the start at 0, so rate() and increase() see the first
         # upload of each kind rather than a series appearing out of nowhere.
         for fmt in FORMATS:

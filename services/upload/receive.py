@@ -30,8 +30,9 @@ FIELD_LIMIT = 64 * 1024  # other form fields are tiny; refuse to buffer large on
 MAX_FIELDS = 20  # the form has one field; thousands of tiny ones only cost parsing time
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers on top of the file's own bytes
 FILE_FIELD = "file"
-# Small text fields kept for the caller (the upload key, visibility, expiry); others skipped.
-KEPT_FIELDS = ("key", "visibility", "expires_in")
+# Small text fields kept for the caller (the upload key, visibility, expiry, a link to fetch
+# instead of a file); others skipped.
+KEPT_FIELDS = ("key", "visibility", "expires_in", "url")
 # How aiohttp reports a broken body: a malformed multipart structure (ValueError,
 # AssertionError), part headers it will not parse (NUL or CR in a header, a line too long,
 # too many headers: HttpProcessingError), a body it cannot decode (RequestPayloadError), a
@@ -47,6 +48,14 @@ class ReceivedFile:
     sha256: bytes
     size: int
     fields: dict[str, str] = field(default_factory=dict)  # the KEPT_FIELDS that came
+
+
+class NoFile(BadRequest):
+    """A body without a file: the caller may still find a link to fetch in ``fields``."""
+
+    def __init__(self, message: str, fields: dict[str, str]):
+        super().__init__(message)
+        self.fields = fields
 
 
 # Called with the kept fields seen so far when the file part starts (or when the body ends
@@ -106,7 +115,7 @@ async def receive_upload(request: web.Request, scratch: Scratch, limits: Limits,
             received.path.unlink(missing_ok=True)
         raise
     if received is None:
-        raise BadRequest("No file was sent: choose an image (the form field is 'file').")
+        raise NoFile("No file was sent: choose an image (the form field is 'file').", fields)
     if received.size == 0:
         received.path.unlink(missing_ok=True)
         raise BadRequest("The file is empty.")

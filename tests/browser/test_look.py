@@ -106,7 +106,7 @@ def test_phone_layout(new_page, api, artifacts, tmp_path):
     settle(page)
     audit(page)
     page.screenshot(path=artifacts / "home-phone.png")
-    page.locator("#grid .tile a").first.click()
+    page.locator("#grid .tile:not(.album-tile) a").first.click()  # an image's own page
     picture = page.locator("#picture")
     expect(picture).to_be_visible()
     settle(page)
@@ -159,7 +159,9 @@ def test_keyboard_only_upload_and_copy(new_page, stack, tmp_path):
     assert page.evaluate("navigator.clipboard.readText()") == stack.url + page_url
     page.get_by_role("button", name="Copy image link").press("Enter")
     direct = page.evaluate("navigator.clipboard.readText()")
-    assert re.fullmatch(re.escape(stack.url) + r"/i/[0-9a-f]{2}/[0-9a-f]{32}/original\.jpg", direct)
+    # A size, never the original (issue 20: what people paste elsewhere).
+    assert re.fullmatch(re.escape(stack.url) + r"/i/[0-9a-f]{2}/[0-9a-f]{32}/monstrous\.jpg",
+                        direct)
 
     # Delete asks first; Escape keeps the picture and gives focus back.
     delete = page.get_by_role("button", name="Delete")
@@ -182,7 +184,11 @@ def test_html_security_headers(new_page, stack):
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
         # Every stylesheet and script is a fingerprinted file of the assets nginx.
-        assets = page.evaluate("""[...document.querySelectorAll('link[href], script[src]')]
+        # (The web app manifest is the gallery's: its icons are assets, its share target is
+        # on the pages' origin.)
+        assert page.locator("link[rel=manifest]").get_attribute("href") == "/manifest.webmanifest"
+        assets = page.evaluate("""[...document.querySelectorAll(
+                                      'link[href]:not([rel=manifest]), script[src]')]
                                   .map((e) => e.getAttribute('href') || e.getAttribute('src'))""")
         assert assets and all(re.fullmatch(r"/assets/[\w/]+-[0-9a-f]{12}\.\w+", a) for a in assets)
         assert page.locator("script:not([src]), style, [style]").count() == 0

@@ -46,7 +46,7 @@ def test_two_photos_upload_with_progress_and_open_on_their_page(new_page, stack,
     throttle_uploads(page, 1024 * 1024)
     choose_files(page, files)
 
-    rows = page.locator("#upload-list .upload")
+    rows = page.locator("#upload-list .upload:not(.album-row)")
     expect(rows).to_have_count(2)
     for row, path in zip(rows.all(), files, strict=True):
         expect(row.locator(".upload-name")).to_have_text(path.name)
@@ -65,10 +65,17 @@ def test_two_photos_upload_with_progress_and_open_on_their_page(new_page, stack,
     big = recorded["fallen leaf.jpg"]["loaded"]
     assert len(big) >= 3 and big == sorted(big), big
 
-    # The new uploads lead the grid of newest kitties.
+    # Chosen together, they became one album (issue 20), which leads the grid as one tile.
     links = [row.get_by_role("link").get_attribute("href") for row in rows.all()]
+    album_row = page.locator("#upload-list .album-row")
+    expect(album_row).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(album_row.locator(".upload-message")).to_contain_text("Album: ")
+    album_url = album_row.get_by_role("link").get_attribute("href")
+    assert re.fullmatch(r"/[A-Z][A-Za-z]+Album", album_url)
     tiles = page.locator("#grid .tile a")
-    assert {tiles.nth(0).get_attribute("href"), tiles.nth(1).get_attribute("href")} == set(links)
+    expect(tiles.first).to_have_attribute("href", album_url)
+    album = page.context.request.get(f"/api/albums/{album_url[1:-5].lower()}").json()
+    assert [i["page_url"] for i in album["images"]] == links  # in the order chosen
 
     rows.first.get_by_role("link").click()
     expect(page).to_have_url(re.compile(re.escape(links[0]) + "$"))

@@ -46,6 +46,8 @@ MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 PNG = small_image("PNG", 1000)
 
 # Requests that are broken as requests, whatever the file: (name, Content-Type, body).
+# (Two files are one too many for the API only: the form makes them an album, issue 20.)
+API_ONLY = {"two-file-fields"}
 BAD_REQUESTS = [
     ("no-file-field", MULTIPART, multipart(field_part(b"title", b"a cat"))),
     ("file-under-another-name", MULTIPART, multipart(file_part(PNG, field=b"image"))),
@@ -216,7 +218,7 @@ async def _wait_variants_ready(stack, http, token: str, seconds: float = 30) -> 
 async def _post_bad_request(stack, name: str, content_type: str, body: bytes,
                             source: str) -> list[str]:
     problems = []
-    for endpoint in ENDPOINTS:
+    for endpoint in ENDPOINTS[:1] if name in API_ONLY else ENDPOINTS:
         response = await raw_post(stack.url, endpoint, {
             "Content-Type": content_type, "Content-Length": str(len(body))}, once(body), source)
         problems += _check_refused(f"{name} {endpoint}", 400, "bad_request", endpoint,

@@ -1,51 +1,11 @@
-// The image page: copy buttons, the upload time in the reader's own time zone, and Delete
-// for the browser that uploaded the picture (it kept the delete token in localStorage).
+// The image page (its copy and Share buttons are share.js's): the upload time in the reader's
+// own time zone, and Delete for the browser that uploaded the picture (it kept the delete
+// token in localStorage).
 "use strict";
 (() => {
   const article = document.querySelector(".kitty[data-token]");
   if (!article) return;
   const { token, name } = article.dataset;
-  const copyStatus = document.getElementById("copy-status");
-
-  // ---- links people can paste: absolute, on this site --------------------------------------
-
-  for (const id of ["page-link", "image-link"]) {
-    const field = document.getElementById(id);
-    field.value = new URL(field.value, location.href).href;
-    field.addEventListener("focus", () => field.select());
-  }
-
-  async function copy(field) {
-    try {
-      await navigator.clipboard.writeText(field.value);
-      return true;
-    } catch {
-      // Plain-http sites have no async clipboard: select the text and use the old command.
-      field.focus();
-      field.select();
-      try { return document.execCommand("copy"); } catch { return false; }
-    }
-  }
-
-  document.querySelectorAll("button[data-copy]").forEach((button) => {
-    const field = document.getElementById(button.dataset.copy);
-    const text = button.querySelector(".copy-text");
-    const what = field.labels[0].textContent.toLowerCase();
-    let timer = 0;
-    button.hidden = false;
-    button.addEventListener("click", async () => {
-      const ok = await copy(field);
-      text.textContent = ok ? "Copied" : "Press Ctrl+C";
-      button.classList.toggle("copied", ok);
-      copyStatus.textContent = ok ? `The ${what} is on your clipboard.` : `The ${what} is selected: press Ctrl+C to copy it.`;
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        text.textContent = "Copy";
-        button.classList.remove("copied");
-      }, 2000);
-    });
-  });
-
   // ---- the upload time, local --------------------------------------------------------------
 
   const time = document.getElementById("uploaded");

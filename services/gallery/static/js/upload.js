@@ -103,6 +103,7 @@
       case "network": return "The connection was lost. Check your network and try again.";
       case "empty": return "This file is empty.";
       case "not_image": return `Not an image: choose a ${formats} picture.`;
+      case "link": return serverMessage || "Kitteh could not fetch that link.";
       default: return serverMessage || "The upload did not work. Try again.";
     }
   }
@@ -159,13 +160,13 @@
     ui.dismiss.hidden = false;
   }
 
-  function succeed(ui, image, created) {
+  function succeed(ui, image, created, prefix = null) {
     if (!ui.li.dataset.total) showProgress(ui, ui.bar.max, ui.bar.max); // no progress event came
     setState(ui, "done");
     const link = document.createElement("a");
     link.href = image.page_url;
-    link.textContent = image.name;
-    ui.message.append(created ? "Uploaded as " : "Already here: ", link);
+    link.textContent = image.title || image.name;
+    ui.message.append(prefix || (created ? "Uploaded as " : "Already here: "), link);
     ui.copy.hidden = false;
     ui.copy.addEventListener("click", async () => {
       const ok = await copyText(new URL(image.page_url, location.href).href);
@@ -206,12 +207,15 @@
     return null;
   }
 
-  async function enqueue(file) {
+  async function enqueue(file, batch = null, index = 0) {
     const ui = addRow(file);
     await limitsKnown;
     const problem = check(file);
-    if (problem) return fail(ui, problem);
-    const job = { file, ui };
+    if (problem) {
+      if (batch) batch.settle(index, null);
+      return fail(ui, problem);
+    }
+    const job = { file, ui, batch, index };
     ui.retry.addEventListener("click", () => {
       ui.retry.hidden = true;
       ui.dismiss.hidden = true;
@@ -232,6 +236,9 @@
 
   function send(job) {
     const { file, ui } = job;
+    const batch = job.batch;
+    job.batch = null; // a retry after the album was made uploads on its own
+    const settle = (image) => { if (batch) batch.settle(job.index, image); };
     running += 1;
     setState(ui, "uploading", "Uploading");
     // Options before the file: the server checks them before it stores a byte.
@@ -240,7 +247,7 @@
     if (expiresIn && expiresIn.value) data.append("expires_in", expiresIn.value);
     data.append("file", file, file.name);
     const key = currentKey();
-    if (keyInput && !key) { running -= 1; fail(ui, "no_key"); pump(); return; }
+    if (keyInput && !key) { running -= 1; fail(ui, "no_key"); settle(null); pump(); return; }
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/images");
     xhr.responseType = "json";
@@ -258,14 +265,16 @@
         if (body.delete_token) remember(body);
         if (keyInput && key) keepKey(key);
         succeed(ui, body, xhr.status === 201);
-        if (body.visibility !== "unlisted") addTile(body, true);
+        if (body.visibility !== "unlisted" && !batch) addTile(body, true);
+        settle(body);
       } else {
         if (xhr.status === 401 && keyInput) dropKey();
         const error = (body && body.error) || {};
         fail(ui, error.code || CODE_BY_STATUS[xhr.status] || "unknown", error.message);
+        settle(null);
       }
     });
-    xhr.addEventListener("error", () => fail(ui, "network"));
+    xhr.addEventListener("error", () => { fail(ui, "network"); settle(null); });
     xhr.addEventListener("loadend", () => { running -= 1; pump(); });
     xhr.send(data);
   }
@@ -276,7 +285,119 @@
   }
 
   function uploadAll(files) {
-    [...files].forEach(enqueue);
+    const chosen = [...files];
+    // Several pictures at once become one album (each keeps its own page too).
+    const batch = chosen.length > 1 ? newBatch(chosen.length) : null;
+    chosen.forEach((file, index) => enqueue(file, batch, index));
+  }
+
+  // ---- albums: one link for a multi-file upload ----------------------------------------------
+
+  function newBatch(size) {
+    const images = new Array(size).fill(null);
+    let settled = 0;
+    const visibility = unlisted && unlisted.checked ? "unlisted" : "public";
+    const expires = expiresIn && expiresIn.value ? Number(expiresIn.value) : null;
+    return {
+      settle(index, image) { // in the order chosen, whichever finishes first
+        images[index] = image;
+        settled += 1;
+        if (settled === size) makeAlbum(images.filter(Boolean), visibility, expires);
+      },
+    };
+  }
+
+  async function makeAlbum(images, visibility, expires) {
+    const unique = [...new Map(images.map((i) => [i.token, i])).values()];
+    if (unique.length < 2) {
+      unique.forEach((image) => { if (image.visibility !== "unlisted") addTile(image, true); });
+      return;
+    }
+    const ui = addRow({ name: `Album of ${unique.length} pictures`, size: 0, type: "" });
+    ui.li.classList.add("album-row");
+    ui.li.querySelector(".upload-size").textContent = "";
+    setState(ui, "processing", "Making the album…");
+    const body = { images: unique.map((i) => ({ token: i.token, ...(i.delete_token ? { delete_token: i.delete_token } : {}) })),
+                   visibility, ...(expires ? { expires_in: expires } : {}) };
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    const key = currentKey();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    let response;
+    let album = null;
+    try {
+      response = await fetch("/api/albums", { method: "POST", headers, body: JSON.stringify(body) });
+      album = await response.json();
+    } catch {
+      return fail(ui, "network");
+    }
+    if (response.status !== 201 || !album.token) {
+      const error = (album && album.error) || {};
+      return fail(ui, error.code || CODE_BY_STATUS[response.status] || "unknown", error.message);
+    }
+    try { localStorage.setItem(`kitteh:album-delete:${album.token}`, album.delete_token); } catch { /* private mode */ }
+    succeed(ui, album, true, "Album: ");
+    if (album.visibility !== "unlisted") addAlbumTile(album);
+  }
+
+  // ---- upload from a link --------------------------------------------------------------------
+
+  const link = document.getElementById("link");
+  const linkGo = document.getElementById("link-go");
+
+  function fetchLink() {
+    const url = link.value.trim();
+    if (!url) { link.focus(); return; }
+    link.value = "";
+    const ui = addRow({ name: url, size: 0, type: "" });
+    ui.li.querySelector(".upload-size").textContent = "";
+    const key = currentKey();
+    if (keyInput && !key) return fail(ui, "no_key");
+    setState(ui, "processing", "Fetching the picture…");
+    const body = { url };
+    if (unlisted && unlisted.checked) body.visibility = "unlisted";
+    if (expiresIn && expiresIn.value) body.expires_in = Number(expiresIn.value);
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (key) headers.Authorization = `Bearer ${key}`;
+    fetch("/api/images", { method: "POST", headers, body: JSON.stringify(body) })
+      .then(async (response) => {
+        const answer = await response.json().catch(() => null);
+        if ((response.status === 200 || response.status === 201) && answer && answer.token) {
+          if (answer.delete_token) remember(answer);
+          if (keyInput && key) keepKey(key);
+          succeed(ui, answer, response.status === 201);
+          if (answer.visibility !== "unlisted") addTile(answer, true);
+        } else {
+          if (response.status === 401 && keyInput) dropKey();
+          const error = (answer && answer.error) || {};
+          // A link's refusals say what happened to the link: show the server's words.
+          const code = ["fetch_refused", "unreachable", "bad_request"].includes(error.code) ? "link" : error.code;
+          fail(ui, code || CODE_BY_STATUS[response.status] || "unknown", error.message);
+        }
+      })
+      .catch(() => fail(ui, "network"));
+  }
+  if (link && linkGo) {
+    linkGo.addEventListener("click", fetchLink);
+    link.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") { event.preventDefault(); fetchLink(); }
+    });
+  }
+
+  // ---- a share from the phone's share sheet, waiting for the upload key -----------------------
+
+  const shareForm = document.getElementById("share-form");
+  if (shareForm) {
+    const wrongKey = new URLSearchParams(location.search).get("key") === "wrong";
+    if (wrongKey) dropKey();
+    const kept = readKey();
+    if (kept && !wrongKey) {
+      shareForm.querySelector("#share-key").value = kept;
+      shareForm.requestSubmit();
+    }
+    shareForm.addEventListener("submit", () => {
+      const typed = shareForm.querySelector("#share-key").value.trim();
+      if (typed && keyInput) keepKey(typed);
+    });
   }
 
   // ---- the newest grid -------------------------------------------------------------------
@@ -307,6 +428,21 @@
     return li;
   }
 
+  function addAlbumTile(album) {
+    const cover = album.images[0];
+    if (!cover) return;
+    const li = addTile({ ...cover, token: album.token, page_url: album.page_url,
+                         name: album.title || album.name }, true);
+    if (!li) return;
+    li.classList.add("album-tile");
+    li.querySelector("img").alt = `${album.title || album.name}, an album of ${album.images.length} pictures`;
+    const count = document.createElement("span");
+    count.className = "tile-count";
+    count.setAttribute("aria-hidden", "true");
+    count.textContent = String(album.images.length);
+    li.querySelector("a").append(count);
+  }
+
   const more = document.getElementById("more");
   if (more) {
     more.addEventListener("click", async (event) => {
@@ -315,12 +451,17 @@
       more.setAttribute("aria-disabled", "true");
       more.textContent = "Loading…";
       try {
-        const response = await fetch(`/api/images?limit=24&before=${encodeURIComponent(more.dataset.next)}`,
-                                     { headers: { Accept: "application/json" } });
+        // The next page of the grid as the server draws it (albums are one tile each there).
+        const response = await fetch(`/?before=${encodeURIComponent(more.dataset.next)}`,
+                                     { headers: { Accept: "text/html" } });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        const page = await response.json();
-        const added = page.images.map((image) => addTile(image, false)).filter(Boolean);
+        const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+        const added = [...doc.querySelectorAll("#grid > li")].filter((li) =>
+          !grid.querySelector(`[data-token="${CSS.escape(li.dataset.token)}"]`));
+        added.forEach((li) => grid.append(document.adoptNode(li)));
         if (added.length) added[0].querySelector("a").focus({ preventScroll: true });
+        const next = doc.getElementById("more");
+        const page = { next: next ? next.dataset.next : null };
         if (page.next) {
           more.dataset.next = page.next;
           more.href = `/?before=${encodeURIComponent(page.next)}#recent-title`;
@@ -350,7 +491,8 @@
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    uploadAll(input.files);
+    if (link && link.value.trim()) fetchLink();
+    if (input.files.length) uploadAll(input.files);
     input.value = "";
   });
   form.addEventListener("click", (event) => {
