@@ -55,6 +55,7 @@ bench: $(TEST_STAMP)
 	$(VENV)/bin/python -m bench.pages
 	$(VENV)/bin/python -m bench.delivery
 	$(VENV)/bin/python -m bench.background
+	$(VENV)/bin/python -m bench.video
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
