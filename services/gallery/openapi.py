@@ -117,10 +117,11 @@ SCHEMAS: dict[str, Any] = {
     "Limits": {
         "type": "object",
         "required": ["max_upload_bytes", "max_side", "max_pixels", "max_frames",
-                     "upload_read_timeout", "max_animation_work"],
+                     "upload_read_timeout", "max_animation_work", "max_video_bytes",
+                     "max_video_seconds"],
         "properties": {name: {"type": "integer"} for name in (
             "max_upload_bytes", "max_side", "max_pixels", "max_frames", "upload_read_timeout",
-            "max_animation_work")},
+            "max_animation_work", "max_video_bytes", "max_video_seconds")},
     },
     "KeyInfo": {
         "type": "object", "required": ["name", "admin"],

@@ -21,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from services.upload.filenames import clean_filename
 from shared.config import Limits
 from shared.errors import BadRequest, RequestTimeout, TooLarge
+from shared.formats import SNIFF_BYTES, sniff
 from shared.http import is_storage_full
 from shared.storage import Scratch
 from shared.units import human_bytes
@@ -54,14 +55,25 @@ class ReceivedFile:
 BeforeFile = Callable[[dict[str, str]], Awaitable[None]]
 
 
-def too_large(limits: Limits) -> TooLarge:
-    return TooLarge(f"This file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.")
+def too_large(limits: Limits, video: bool = False) -> TooLarge:
+    if video:
+        return TooLarge("This video is too large: the limit is "
+                        f"{human_bytes(limits.max_video_bytes)}.")
+    return TooLarge(f"This file is too large: the limit is {human_bytes(limits.max_upload_bytes)}"
+                    f" ({human_bytes(limits.max_video_bytes)} for a video).")
+
+
+def _byte_limit(head: bytes, limits: Limits) -> tuple[int, bool]:
+    """A video may be larger than an image: which it is comes from its first bytes."""
+    fmt = sniff(head)
+    video = fmt is not None and fmt.kind == "video"
+    return (limits.max_video_bytes if video else limits.max_upload_bytes), video
 
 
 async def receive_upload(request: web.Request, scratch: Scratch, limits: Limits,
                          before_file: BeforeFile | None = None) -> ReceivedFile:
     if request.content_length is not None and (
-        request.content_length > limits.max_upload_bytes + MULTIPART_SLACK
+        request.content_length > limits.max_body_bytes + MULTIPART_SLACK
     ):
         raise too_large(limits)
     if request.content_type != "multipart/form-data":
@@ -139,7 +151,7 @@ async def _skip_field(part: BodyPartReader, limits: Limits) -> None:
 
 async def _drain(part: BodyPartReader, limits: Limits, size: int) -> None:
     """Read and drop the rest of a file part, up to the upload limit."""
-    while size <= limits.max_upload_bytes and (
+    while size <= limits.max_body_bytes and (
             chunk := await _timed(part.read_chunk(CHUNK), limits)):
         size += len(chunk)
 
@@ -158,6 +170,8 @@ async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits) -
     path = await asyncio.to_thread(scratch.new_file)
     digest = hashlib.sha256()
     size = 0
+    head = b""
+    limit, video = limits.max_upload_bytes, False
     try:
         # aiofiles runs the open, each write and the close in the loop's executor, so a slow
         # disk never stalls the loop. The hash runs in a thread of its own beside the write
@@ -166,8 +180,11 @@ async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits) -
         async with aiofiles.open(path, "wb") as out:
             while chunk := await _timed(part.read_chunk(CHUNK), limits):
                 size += len(chunk)
-                if size > limits.max_upload_bytes:
-                    raise too_large(limits)
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[:SNIFF_BYTES - len(head)]
+                    limit, video = _byte_limit(head, limits)
+                if size > limit:
+                    raise too_large(limits, video)
                 try:
                     await asyncio.gather(out.write(chunk),
                                          asyncio.to_thread(digest.update, chunk))

@@ -23,6 +23,7 @@ import av.filter
 MAX_WIDTH = 1280
 MAX_FPS = 30
 ENCODER_THREADS = 2  # the background's share: resize leaves the other core to uploads
+DEFAULT_FRAME_MS = 100  # what browsers show a GIF frame of no (or 0) delay for
 
 
 @dataclass(frozen=True)
@@ -190,3 +191,27 @@ def _drain_graph(graph: av.filter.Graph, out, stream) -> None:
             return
         frame.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose
         out.mux(stream.encode(frame))
+
+
+def animation_from_file(source: Path, format_name: str, target: Path,
+                        max_width: int = MAX_WIDTH) -> Made:
+    """An animated GIF, APNG or WebP (already accepted at upload) as MP4: Pillow composes
+    each frame (disposal, blending), transparency is shown on white as on the page."""
+    from PIL import Image
+
+    from shared.formats import BY_NAME
+
+    fmt = BY_NAME[format_name]
+    with Image.open(source, formats=[fmt.pillow_name]) as img:
+        size = output_size(*img.size, max_width)
+
+        def frames() -> Iterator[tuple[object, int]]:
+            for index in range(img.n_frames):
+                img.seek(index)
+                frame = img.convert("RGBA")
+                duration = int(img.info.get("duration") or DEFAULT_FRAME_MS)
+                flat = Image.new("RGB", frame.size, (255, 255, 255))
+                flat.paste(frame, mask=frame.getchannel("A"))
+                yield flat.resize(size, Image.Resampling.LANCZOS), duration
+
+        return transcode_animation(frames(), size, target, max_width)
