@@ -108,7 +108,8 @@ def animation_table(work: Path) -> list[float]:
     from services.resize.animation import render_animation
     from shared.encoding import WEBP_BASE
     from shared.variants import VariantSpec
-    from shared.video.transcode import output_size, transcode_animation
+    from shared.video.catalog import output_size
+    from shared.video.transcode import transcode_animation
 
     rows, ratios = [], []
     for name, frames, durations in animations():

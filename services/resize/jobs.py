@@ -268,11 +268,11 @@ async def _remove_if_deleted(pool: asyncpg.Pool, storage: ImageStore, image: Ima
 
 
 async def _render(pool, storage, engine, workers, image, specs, wait_for_room, yield_to):
-    original = file_name(image.storage_key, "original", image.format.extension)
     pause = yield_to.wait_until_idle if yield_to is not None else None
     try:
-        async with storage.open(original) as source:
-            return await workers.run(engine.render_all, source, image.format, specs,
+        # A video's variants are its poster's (stored beside it at upload).
+        async with storage.open(image.source_path) as source:
+            return await workers.run(engine.render_all, source, image.source_format, specs,
                                      image.thumbhash is None, pause,
                                      wait_for_room=wait_for_room)
     except Busy:

@@ -70,7 +70,7 @@ def _render(name: str, source: str, target: str, format_name: str) -> dict:
         made = transcode.animation_from_file(Path(source), format_name, Path(target))
     else:
         made = transcode.transcode_video(Path(source), Path(target),
-                                         transcode.RENDITIONS[name])
+                                         transcode.RENDITIONS[name], format_name=format_name)
     return asdict(made)
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from shared.errors import ImageOverLimits, KittehError, UnsupportedImage
 from shared.video.limits import DAMAGED
@@ -74,13 +75,16 @@ def _refusal(error: dict) -> KittehError:
     return UnsupportedImage(str(error.get("message") or DAMAGED))
 
 
-async def render(name: str, source: Path, target: Path, format_name: str) -> dict:
+async def render(name: str, source: BinaryIO, target: Path, format_name: str) -> dict:
     """A rendition, made by a child at low priority; returns its width, height and bytes.
-    Cancelled (shutdown), the child is killed and waited for."""
+    ``source``: the original as the store opened it (the file itself, or an S3 object's
+    scratch copy), handed to the child as a descriptor. ``name``: ``mp4``, ``av1`` or
+    ``animation``. Cancelled (shutdown), the child is killed and waited for."""
+    fd = source.fileno()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", MODULE, "render", str(os.getpid()), name, str(source),
+        sys.executable, "-m", MODULE, "render", str(os.getpid()), name, f"/dev/fd/{fd}",
         str(target), format_name, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, pass_fds=(fd,))
     try:
         async with asyncio.timeout(RENDER_TIMEOUT_SECONDS):
             stdout, stderr = await process.communicate()

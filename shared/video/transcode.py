@@ -20,7 +20,9 @@ from pathlib import Path
 import av
 import av.filter
 
-MAX_WIDTH = 1280
+from shared.video.catalog import MAX_WIDTH, output_size
+from shared.video.remux import open_input
+
 MAX_FPS = 30
 ENCODER_THREADS = 2  # the background's share: resize leaves the other core to uploads
 DEFAULT_FRAME_MS = 100  # what browsers show a GIF frame of no (or 0) delay for
@@ -64,13 +66,6 @@ class Made:
     bytes: int
 
 
-def output_size(width: int, height: int, max_width: int = MAX_WIDTH) -> tuple[int, int]:
-    """Upright size scaled to at most ``max_width`` wide, both sides even (never upscaled)."""
-    if width > max_width:
-        width, height = max_width, max(2, round(height * max_width / width))
-    return width - width % 2 or 2, height - height % 2 or 2
-
-
 def upright_filters(rotation: float) -> list[tuple[str, str]]:
     """What ``ffmpeg``'s autorotate inserts for a display matrix (``rotation`` as FFmpeg
     reports it: degrees counterclockwise)."""
@@ -80,10 +75,12 @@ def upright_filters(rotation: float) -> list[tuple[str, str]]:
 
 
 def transcode_video(source: Path, target: Path, rendition: Rendition,
-                    max_width: int = MAX_WIDTH, max_fps: int = MAX_FPS) -> Made:
+                    max_width: int = MAX_WIDTH, max_fps: int = MAX_FPS,
+                    format_name: str | None = None) -> Made:
     """One rendition of a (remuxed, already checked) video: its first video stream and its
-    first audio stream, if any."""
-    with av.open(str(source)) as src:
+    first audio stream, if any. ``format_name``: the registry's name of the source's
+    format, opened as the upload was (one demuxer, local files, known decoders)."""
+    with (open_input(source, format_name) if format_name else av.open(str(source))) as src:
         video = src.streams.video[0]
         audio = src.streams.audio[0] if src.streams.audio else None
         rotation = _rotation(video)
