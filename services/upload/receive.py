@@ -104,7 +104,7 @@ async def receive_upload(request: web.Request, scratch: Scratch, limits: Limits,
                 raise BadRequest("Send one file per upload (found two 'file' fields).")
             if before_file is not None:
                 await before_file(dict(fields))
-            received = await _stream_part(part, scratch, limits)
+            received = await _stream_part(part, scratch, limits, request.content_length)
         else:
             raise BadRequest(f"Too many form fields (more than {MAX_FIELDS}).")
         if received is None and before_file is not None:
@@ -166,7 +166,11 @@ async def _read_field(part: BodyPartReader, limits: Limits) -> str:
     return data.decode("utf-8", "replace")
 
 
-async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits) -> ReceivedFile:
+async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits,
+                       declared: int | None = None) -> ReceivedFile:
+    """``declared``: the request's Content-Length. Once the file's first bytes say whether it
+    is a video, a body declared larger than that kind's limit is refused at once (the gateway
+    lets bodies up to the larger limit through: it cannot tell the two apart)."""
     path = await asyncio.to_thread(scratch.new_file)
     digest = hashlib.sha256()
     size = 0
@@ -183,6 +187,10 @@ async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits) -
                 if len(head) < SNIFF_BYTES:
                     head += chunk[:SNIFF_BYTES - len(head)]
                     limit, video = _byte_limit(head, limits)
+                    # The whole body, framing included, as the gateway counted it before it
+                    # had two limits (client_max_body_size was the image limit).
+                    if len(head) >= SNIFF_BYTES and declared is not None and declared > limit:
+                        raise too_large(limits, video)
                 if size > limit:
                     raise too_large(limits, video)
                 try:
