@@ -83,8 +83,11 @@ def breakable(name: str) -> Markup:
 
 
 def limits_summary(limits: Limits) -> str:
+    seconds = limits.max_video_seconds
+    length = f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds:,} s"
     return (f"up to {human_bytes(limits.max_upload_bytes)} · {limits.max_side:,} px a side · "
-            f"{limits.max_pixels / 1_000_000:g} megapixels")
+            f"{limits.max_pixels / 1_000_000:g} megapixels · videos up to "
+            f"{human_bytes(limits.max_video_bytes)} and {length}")
 
 
 def home_context(images: list[ImageRecord], config: GalleryConfig,

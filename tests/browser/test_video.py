@@ -108,3 +108,22 @@ def test_a_gifs_page_plays_its_mp4_muted_and_looping(new_page, api):
     assert video.evaluate("v => v.currentSrc").endswith("/play.mp4")
     webp = body["variants"]["large"]["formats"]["webp"]["bytes"]
     assert body["renditions"]["mp4"]["bytes"] < webp
+
+
+def test_a_video_chosen_on_the_home_page_uploads_and_gets_a_tile_with_a_play_mark(
+        new_page, tmp_path):
+    clip = tmp_path / "cat clip.mp4"
+    clip.write_bytes(android_mp4(0.6, (480, 270)))
+    page = new_page()
+    page.goto("/")
+    expect(page.locator("#limits")).to_contain_text("videos up to 200 MB and 5 min")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_text("Choose pictures").click()
+    chooser.value.set_files([clip])
+    row = page.locator("#upload-list .upload")
+    expect(row).to_have_attribute("data-state", "done", timeout=60_000)
+    link = row.get_by_role("link").get_attribute("href")
+    tile = page.locator(f'#grid .tile a[href="{link}"]')
+    expect(tile.locator(".play-mark")).to_have_count(1)
+    page.reload()  # the server draws the same tile
+    expect(page.locator(f'#grid .tile a[href="{link}"] .play-mark')).to_have_count(1)
