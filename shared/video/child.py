@@ -38,6 +38,8 @@ def _bound_self(cpu_seconds: int, parent: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_WRITE_BYTES, MAX_WRITE_BYTES))
+    # The signal comes when the *thread* that started us ends: upload starts us from an
+    # executor thread and resize from its event loop's, both alive as long as the process.
     # Not Linux: no prctl, and the parent's timeout still ends us.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
