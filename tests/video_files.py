@@ -15,6 +15,7 @@ width, so a test can tell which way up a decoded picture is.
 from __future__ import annotations
 
 import io
+import uuid
 from fractions import Fraction
 
 import av
@@ -55,7 +56,9 @@ def make_video(container: str, codec: str, size: tuple[int, int], seconds: float
                ) -> bytes:
     out_file = io.BytesIO()
     with av.open(out_file, "w", format=container, options=container_options or {}) as out:
-        out.metadata.update(metadata or {})
+        # Unique bytes per call, so tests sharing one stack never get each other's upload
+        # back (200, the same bytes): a comment, which the remux drops like the rest.
+        out.metadata.update({"comment": f"kitteh-test {uuid.uuid4().hex}", **(metadata or {})})
         video = out.add_stream(codec, rate=fps, options=video_options or {})
         video.width, video.height, video.pix_fmt = *size, "yuv420p"
         if codec_tag:

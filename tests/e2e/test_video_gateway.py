@@ -76,6 +76,8 @@ async def test_videos_play_from_the_gateway_without_their_location(
         assert not [p for p in PRIVATE if p in data], url
 
     mp4 = body["renditions"]["mp4"]
+    _, page, _ = await served(http, stack, body["page_url"])
+    assert f'<meta property="og:video" content="{stack.url}{mp4["url"]}">'.encode() in page
     status, data, _ = await served(http, stack, mp4["url"])
     with av.open(io.BytesIO(data)) as played:
         frame = next(played.decode(video=0))
