@@ -13,7 +13,14 @@ from PIL import Image
 
 from shared.formats import sniff
 from tests.support import file_form
-from tests.video_files import PRIVATE, android_mp4, iphone_mov, make_video, webm_vp9
+from tests.video_files import (
+    PRIVATE,
+    android_mp4,
+    iphone_mov,
+    make_video,
+    small_mp4,
+    webm_vp9,
+)
 
 RENDITION_WAIT_SECONDS = 240  # 2 shared cores, other engineers' tests beside: generous
 
@@ -202,3 +209,20 @@ async def test_video_limits_are_published(gallery_client):
     limits = await (await gallery_client.get("/api/limits")).json()
     assert limits["max_video_bytes"] == 200 * 1024 * 1024
     assert limits["max_video_seconds"] == 300
+
+
+async def test_a_video_page_says_what_it_waits_for(upload_client, gallery_client, db):
+    status, body = await upload(upload_client, small_mp4(0.5), "wait.mp4")
+    assert status == 201, body
+    await wait_renditions(db, body["token"])
+    page = await (await gallery_client.get(body["page_url"])).text()
+    assert '<video id="video" controls playsinline preload="metadata"' in page
+    assert 'id="video-note"' not in page
+    await db.execute("UPDATE renditions SET state = 'failed', error = 'test'")
+    page = await (await gallery_client.get(body["page_url"])).text()
+    assert "<video" not in page and 'id="picture"' in page  # the poster instead
+    assert "could not be prepared for playing in browsers so far" in page
+    # Being made by someone (a fresh claim: no background loop takes it from under the test).
+    await db.execute("UPDATE renditions SET state = 'working', claimed_at = now()")
+    page = await (await gallery_client.get(body["page_url"])).text()
+    assert "Being prepared for playing in browsers" in page

@@ -9,7 +9,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from services.gallery.placeholders import STAGE_SIDE, TILE_SIDE, placeholder_url
-from services.gallery.video import duration_text, player
+from services.gallery.video import duration_text, player, waiting_note
 from shared.config import GalleryConfig, Limits
 from shared.formats import ACCEPTED_NAMES, ACCEPTED_PROSE, accept_attribute, animation_kept
 from shared.images import ImageRecord, image_json
@@ -149,5 +149,6 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
         "flash": flash,
         "video": player(image, urls),
         "is_video": image.kind == "video",
+        "video_note": waiting_note(image),
         "duration_text": duration_text(image.duration),
     }

@@ -34,6 +34,18 @@ def player(image: ImageRecord, urls: Urls) -> dict[str, Any] | None:
     }
 
 
+def waiting_note(image: ImageRecord) -> str:
+    """What a video's page says while no rendition plays: being made, or failing (each
+    failure is tried again, with growing pauses, a few times)."""
+    if image.kind != "video" or image.ready_renditions():
+        return ""
+    if image.renditions and all(r.state == "failed" for r in image.renditions):
+        return ("It could not be prepared for playing in browsers so far (it is tried again "
+                "later): download the original meanwhile. The picture is its first frame.")
+    return ("Being prepared for playing in browsers: reload in a moment. The picture is its "
+            "first frame.")
+
+
 def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
