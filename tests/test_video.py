@@ -125,6 +125,30 @@ async def test_animation_gets_an_mp4_smaller_than_its_animated_webp(upload_clien
     assert mp4.stat().st_size < (folder / "large.webp").stat().st_size
 
 
+@pytest.mark.parametrize(("fmt", "content_type"), [("PNG", "image/apng"),
+                                                   ("WEBP", "image/webp")])
+async def test_apng_and_animated_webp_get_their_mp4_too(upload_client, db, storage_dir, fmt,
+                                                        content_type):
+    frames = [Image.new("RGBA", (120, 90), (0, 0, 0, 0)) for _ in range(12)]
+    for i, frame in enumerate(frames):
+        frame.paste((30, 160, 60, 255), (i * 8, 20, i * 8 + 30, 60))  # on transparency
+    animation = io.BytesIO()
+    frames[0].save(animation, fmt, save_all=True, append_images=frames[1:], duration=100,
+                   loop=0)
+    status, body = await upload(upload_client, animation.getvalue(), f"a.{fmt.lower()}",
+                                content_type)
+    assert status == 201, body
+    assert body["original"]["frames"] == 12 and set(body["renditions"]) == {"mp4"}
+    assert await wait_renditions(db, body["token"]) == {"mp4": ("ready", None)}
+    mp4 = stored(storage_dir, body["original"]["url"]).parent / "play.mp4"
+    with av.open(str(mp4)) as played:
+        decoded = [f.to_image() for f in played.decode(video=0)]
+    assert len(decoded) == 12
+    # Transparency is shown on white, as the page shows it; the square is where it was.
+    assert min(decoded[0].getpixel((110, 80))) > 235
+    assert decoded[3].getpixel((24 + 15, 40))[1] > 120
+
+
 async def _wait_file(path, seconds: float = 60) -> None:
     for _ in range(int(seconds * 10)):
         if path.exists():
