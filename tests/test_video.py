@@ -7,6 +7,7 @@ import asyncio
 import io
 from fractions import Fraction
 
+import asyncpg
 import av
 import pytest
 from PIL import Image
@@ -250,3 +251,31 @@ async def test_a_video_page_says_what_it_waits_for(upload_client, gallery_client
     await db.execute("UPDATE renditions SET state = 'working', claimed_at = now()")
     page = await (await gallery_client.get(body["page_url"])).text()
     assert "Being prepared for playing in browsers" in page
+
+
+async def test_a_lost_rendition_file_is_made_again_after_a_sweep(upload_client, db,
+                                                                 storage_dir, database_url):
+    from services.resize.sweeper import sweep
+    from shared.storage import LocalStore, scratch_for
+
+    status, body = await upload(upload_client, small_mp4(0.5), "kept.mp4")
+    assert status == 201, body
+    await wait_renditions(db, body["token"])
+    played = stored(storage_dir, body["original"]["url"]).parent / "play.mp4"
+    played.unlink()
+    # As rows are by the time a periodic sweep sees them: older than its margin.
+    await db.execute("UPDATE images SET created_at = created_at - interval '1 hour'")
+    await db.execute("UPDATE renditions SET updated_at = updated_at - interval '1 hour'")
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        dry = await sweep(pool, LocalStore(storage_dir), scratch_for(storage_dir), 3600,
+                          dry_run=True)
+        assert dry.lost_variants == [f"{body['name']}/play.mp4"]
+        report = await sweep(pool, LocalStore(storage_dir), scratch_for(storage_dir), 3600)
+    finally:
+        await pool.close()
+    assert report.lost_variants == [f"{body['name']}/play.mp4"]
+    assert await wait_renditions(db, body["token"]) == {"mp4": ("ready", None),
+                                                        "av1": ("ready", None)}
+    assert played.exists()
+
