@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+from aiohttp import web
 
 from services.resize.jobs import (
     HEARTBEAT_SECONDS,
@@ -25,10 +26,11 @@ from services.resize.jobs import (
     RETRY_FAILED_AFTER_SECONDS,
     STALE_AFTER_SECONDS,
 )
-from shared.db import DATABASE_UNAVAILABLE, RETRY_TRANSACTION
+from services.resize.keys import STOPPING
+from shared.db import DATABASE_UNAVAILABLE, DB_POOL, RETRY_TRANSACTION
 from shared.images import ImageRecord
 from shared.queries import IMAGE_COLUMNS
-from shared.storage import ImageStore, Scratch
+from shared.storage import SCRATCH, STORE, ImageStore, Scratch
 from shared.video import isolated
 from shared.video.catalog import BY_NAME as FILES
 
@@ -145,14 +147,10 @@ async def _heartbeat(pool: asyncpg.Pool, image_id: int, name: str) -> AsyncItera
             await task
 
 
-async def make_renditions(app) -> None:
+async def make_renditions(app: web.Application) -> None:
     """The background pass: renditions one at a time until none is claimable or shutdown
     begins (the transcoder is a child at low priority; one at a time leaves the cores to
     uploads and pages)."""
-    from services.resize.keys import STOPPING
-    from shared.db import DB_POOL
-    from shared.storage import SCRATCH, STORE
-
     while not app[STOPPING].is_set() and await make_next(app[DB_POOL], app[STORE],
                                                          app[SCRATCH]):
         pass
