@@ -279,3 +279,22 @@ async def test_a_lost_rendition_file_is_made_again_after_a_sweep(upload_client, 
                                                         "av1": ("ready", None)}
     assert played.exists()
 
+
+
+async def test_a_lost_poster_is_made_again_from_the_original(upload_client, db, storage_dir):
+    status, body = await upload(upload_client, iphone_mov(0.5), "IMG_0043.MOV",
+                                "video/quicktime")
+    assert status == 201, body
+    await wait_renditions(db, body["token"])
+    folder = stored(storage_dir, body["original"]["url"]).parent
+    await _wait_file(folder / "large.avif")
+    poster = (folder / "poster.jpg").read_bytes()
+    (folder / "poster.jpg").unlink()
+    (folder / "large.avif").unlink()
+    # As the sweeper leaves a lost variant: pending, for the background to make again.
+    await db.execute("UPDATE variants SET state = 'pending' WHERE kind = 'large'"
+                     " AND format = 'avif'")
+    await _wait_file(folder / "large.avif")
+    assert (folder / "poster.jpg").read_bytes() == poster  # the same frame, decoded again
+    with Image.open(folder / "large.avif") as img:
+        assert img.size == (240, 320)

@@ -6,7 +6,9 @@ file refused):
 - ``prepare SOURCE FORMAT REMUXED POSTER MAX_SIDE MAX_PIXELS MAX_SECONDS``: the upload's
   checks, its remux without metadata and its poster (``upload`` waits for this);
 - ``render NAME SOURCE TARGET FORMAT``: a rendition (``mp4``, ``av1``; ``animation``: an
-  animated image's MP4), for the resize service's background.
+  animated image's MP4), for the resize service's background;
+- ``poster SOURCE TARGET FORMAT``: the poster again, from a stored original, for a resize
+  that finds it lost (``services.resize.posters``).
 
 Before anything is parsed the child bounds itself: address space, CPU seconds, the size of
 files it writes, and it dies with its parent (``PR_SET_PDEATHSIG``), so a killed service
@@ -76,6 +78,13 @@ def _render(name: str, source: str, target: str, format_name: str) -> dict:
     return asdict(made)
 
 
+def _poster(source: str, target: str, format_name: str) -> dict:
+    from shared.video.poster import make_poster
+
+    made = make_poster(Path(source), format_name, Path(target))
+    return {"width": made.width, "height": made.height}
+
+
 def main(argv: list[str]) -> int:
     from shared.video.limits import Refused
 
@@ -83,7 +92,8 @@ def main(argv: list[str]) -> int:
     _bound_self(RENDER_CPU_SECONDS if command == "render" else PREPARE_CPU_SECONDS,
                 int(parent))
     try:
-        answer = _render(*args) if command == "render" else _prepare(*args)
+        work = {"render": _render, "poster": _poster, "prepare": _prepare}[command]
+        answer = work(*args)
     except Refused as refused:
         answer = {"error": {"status": refused.status, "message": refused.message}}
     except MemoryError:

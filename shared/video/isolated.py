@@ -80,9 +80,20 @@ async def render(name: str, source: BinaryIO, target: Path, format_name: str) ->
     ``source``: the original as the store opened it (the file itself, or an S3 object's
     scratch copy), handed to the child as a descriptor. ``name``: ``mp4``, ``av1`` or
     ``animation``. Cancelled (shutdown), the child is killed and waited for."""
+    return await _run("render", name, source, target, format_name)
+
+
+async def poster(source: BinaryIO, target: Path, format_name: str) -> dict:
+    """A stored video's poster made again (its width and height); as ``render``."""
+    return await _run("poster", None, source, target, format_name)
+
+
+async def _run(command: str, name: str | None, source: BinaryIO, target: Path,
+               format_name: str) -> dict:
     fd = source.fileno()
+    args = [name] if name else []
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", MODULE, "render", str(os.getpid()), name, f"/dev/fd/{fd}",
+        sys.executable, "-m", MODULE, command, str(os.getpid()), *args, f"/dev/fd/{fd}",
         str(target), format_name, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, pass_fds=(fd,))
     try:
