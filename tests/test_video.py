@@ -298,3 +298,12 @@ async def test_a_lost_poster_is_made_again_from_the_original(upload_client, db, 
     assert (folder / "poster.jpg").read_bytes() == poster  # the same frame, decoded again
     with Image.open(folder / "large.avif") as img:
         assert img.size == (240, 320)
+
+
+async def test_the_plain_form_takes_a_video_too(upload_client, db):
+    response = await upload_client.post("/upload", data=file_form(webm_vp9(0.5), "clip.webm",
+                                                                  "video/webm"),
+                                        allow_redirects=False)
+    assert response.status == 303
+    token = await db.fetchval("SELECT token FROM images WHERE content_type = 'video/webm'")
+    assert token and response.headers["Location"].lower().startswith(f"/{token}kitty?")

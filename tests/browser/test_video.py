@@ -111,7 +111,7 @@ def test_a_gifs_page_plays_its_mp4_muted_and_looping(new_page, api):
 
 
 def test_a_video_chosen_on_the_home_page_uploads_and_gets_a_tile_with_a_play_mark(
-        new_page, tmp_path):
+        new_page, tmp_path, artifacts):
     clip = tmp_path / "cat clip.mp4"
     clip.write_bytes(android_mp4(0.6, (480, 270)))
     page = new_page()
@@ -127,3 +127,4 @@ def test_a_video_chosen_on_the_home_page_uploads_and_gets_a_tile_with_a_play_mar
     expect(tile.locator(".play-mark")).to_have_count(1)
     page.reload()  # the server draws the same tile
     expect(page.locator(f'#grid .tile a[href="{link}"] .play-mark')).to_have_count(1)
+    page.locator("#grid").screenshot(path=artifacts / "video-tile.png")
