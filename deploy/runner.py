@@ -205,6 +205,9 @@ class Stack:
             "KITTEH_STORAGE": env.choice("KITTEH_STORAGE", STORAGE_MODES),
             "KITTEH_ASSETS_ROOT": str(self.assets_dir),
             "KITTEH_MAX_UPLOAD_BYTES": str(env.integer("KITTEH_MAX_UPLOAD_BYTES", minimum=1024)),
+            "KITTEH_MAX_BODY_BYTES": str(max(
+                env.integer("KITTEH_MAX_UPLOAD_BYTES", minimum=1024),
+                env.integer("KITTEH_MAX_VIDEO_BYTES", minimum=1024))),
             "KITTEH_UPLOAD_READ_TIMEOUT": str(env.integer("KITTEH_UPLOAD_READ_TIMEOUT", 1)),
             "KITTEH_RATE_LIMIT": str(env.integer("KITTEH_RATE_LIMIT", minimum=1)),
             "KITTEH_CACHE_SECONDS": str(env.integer("KITTEH_CACHE_SECONDS", 1, 10)),

@@ -20,7 +20,7 @@ PACKAGES = {"nginx": "nginx", "postgres": "postgresql", "initdb": "postgresql",
             "pg_restore": "postgresql-client", "wrk": "wrk", "convert": "imagemagick",
             "chromium": "chromium", "openssl": "openssl", "prometheus": "prometheus",
             "prometheus-nginx-exporter": "prometheus-nginx-exporter",
-            "heif-enc": "libheif-examples"}
+            "heif-enc": "libheif-examples", "ffmpeg": "ffmpeg"}
 
 
 def is_root() -> bool:

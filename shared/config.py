@@ -184,6 +184,13 @@ class Limits:
     max_frames: int
     upload_read_timeout: int
     max_animation_work: int = 100_000_000  # frames × pixels: beyond, variants are still
+    max_video_bytes: int = 200 * 1024 * 1024  # a video may be larger than an image
+    max_video_seconds: int = 300
+
+    @property
+    def max_body_bytes(self) -> int:
+        """What a request may carry before its file is known to be an image or a video."""
+        return max(self.max_upload_bytes, self.max_video_bytes)
 
     @classmethod
     def from_env(cls, env: Env) -> Limits:
@@ -194,6 +201,8 @@ class Limits:
             max_frames=env.integer("KITTEH_MAX_FRAMES", minimum=1),
             upload_read_timeout=env.integer("KITTEH_UPLOAD_READ_TIMEOUT", minimum=1),
             max_animation_work=env.integer("KITTEH_MAX_ANIMATION_WORK", minimum=0),
+            max_video_bytes=env.integer("KITTEH_MAX_VIDEO_BYTES", minimum=1024),
+            max_video_seconds=env.integer("KITTEH_MAX_VIDEO_SECONDS", minimum=1),
         )
 
 

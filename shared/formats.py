@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from shared.sanitize import gif, heif, jpeg, png, webp
 from shared.sanitize.isobmff import is_avif, is_heic
 from shared.sanitize.reader import Rewriter
+from shared.video.sniff import is_mov, is_mp4, is_webm, not_rewritten
 
 Sniffer = Callable[[bytes], bool]  # the first SNIFF_BYTES of a file -> is it this format?
 SNIFF_BYTES = 256  # enough for an ISOBMFF ftyp box with 60 compatible brands
@@ -54,6 +55,7 @@ class Format:
     draft_decode: bool = False  # JPEG: the damage check decodes at 1/8 scale
     isolated_decode: bool = False  # first decoded in a child process (shared.isolated)
     pillow_plugin: Callable[[], None] | None = field(default=None, compare=False)
+    kind: str = "image"  # "video": probed, remuxed and transcoded by shared.video instead
 
     @property
     def pillow_name(self) -> str:
@@ -92,6 +94,14 @@ FORMATS: tuple[Format, ...] = (
     Format("HEIC", "HEIC", "image/heic", ("heic", "heif", "hif"), is_heic, heif.rewrite,
            ("HEIF",), False, "JPEG", aliases=("image/heif", "image/heic-sequence"),
            isolated_decode=True, pillow_plugin=_register_pi_heif),
+    # Videos (shared/video): remuxed without metadata, never decoded by Pillow. Their
+    # variants are the poster frame's, in JPEG; no <img> shows them (browser_safe False).
+    Format("MP4", "MP4", "video/mp4", ("mp4", "m4v"), is_mp4, not_rewritten, (), False,
+           "JPEG", kind="video"),
+    Format("MOV", "MOV", "video/quicktime", ("mov", "qt"), is_mov, not_rewritten, (), False,
+           "JPEG", kind="video"),
+    Format("WEBM", "WebM", "video/webm", ("webm",), is_webm, not_rewritten, (), False, "JPEG",
+           kind="video"),
 )
 BY_NAME = {f.name: f for f in FORMATS}
 BY_PILLOW_NAME = BY_NAME  # the registry key was Pillow's name before HEIC ("HEIF")
@@ -99,6 +109,7 @@ BY_CONTENT_TYPE = {f.content_type: f for f in FORMATS}
 ACCEPTED_NAMES = ", ".join(f.label for f in FORMATS)  # "JPEG, PNG, GIF, WebP, AVIF, HEIC"
 ACCEPTED_PROSE = ", ".join(f.label for f in FORMATS[:-1]) + f" or {FORMATS[-1].label}"
 NOT_AN_IMAGE = f"This file is not an image Kitteh accepts: it accepts {ACCEPTED_NAMES}."
+VIDEO_FORMATS = tuple(f for f in FORMATS if f.kind == "video")
 
 
 def sniff(head: bytes) -> Format | None:

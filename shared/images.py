@@ -11,10 +11,15 @@ import asyncpg
 
 from shared.embed import image_embed
 from shared.encoding import OutputFormat, output_for
-from shared.formats import BY_CONTENT_TYPE, Format
+from shared.formats import BY_CONTENT_TYPE, BY_NAME, Format
 from shared.storage import file_name
 from shared.urls import RELATIVE, Urls
 from shared.variants import BASE, KINDS, MODERN_FORMATS
+from shared.video.catalog import BEST_FIRST
+from shared.video.catalog import BY_NAME as RENDITION_FILES
+
+POSTER_STEM = "poster"  # a video's first frame, stored beside it: poster.jpg
+POSTER_FORMAT = BY_NAME["JPEG"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,18 @@ class VariantRecord:
     state: str
     bytes: int | None
     format: str = BASE
+
+
+@dataclass(frozen=True)
+class RenditionRecord:
+    """A file made from the original in the background: a video's MP4 or AV1, an
+    animation's MP4 (``shared.video.catalog``)."""
+
+    name: str
+    width: int
+    height: int
+    state: str
+    bytes: int | None
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,8 @@ class ImageRecord:
     key_id: int | None = None  # the upload key it came with (keys mode or a key sent anyway)
     visibility: str = "public"  # public | unlisted (not in the Newest grid or the list API)
     expires_at: datetime | None = None  # gone from every read after this moment
+    duration: float | None = None  # seconds: videos only
+    renditions: tuple[RenditionRecord, ...] = ()  # best first
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ImageRecord:
@@ -64,6 +83,11 @@ class ImageRecord:
             modern=tuple(v for v in records if v.format != BASE),
             thumbhash=row["thumbhash"],
             key_id=row["key_id"], visibility=row["visibility"], expires_at=row["expires_at"],
+            duration=row.get("duration"),
+            renditions=tuple(sorted(
+                (RenditionRecord(r["name"], r["width"], r["height"], r["state"], r["bytes"])
+                 for r in row.get("renditions") or ()),
+                key=lambda r: BEST_FIRST.index(r.name))),
         )
 
     @property
@@ -73,6 +97,29 @@ class ImageRecord:
     @property
     def original_path(self) -> str:
         return file_name(self.storage_key, "original", self.format.extension)
+
+    @property
+    def kind(self) -> str:
+        """``image`` or ``video`` (the JSON's ``kind``)."""
+        return self.format.kind
+
+    @property
+    def source_path(self) -> str:
+        """What the variants are made from: the original, or a video's poster frame."""
+        if self.kind == "video":
+            return file_name(self.storage_key, POSTER_STEM, POSTER_FORMAT.extension)
+        return self.original_path
+
+    @property
+    def source_format(self) -> Format:
+        return POSTER_FORMAT if self.kind == "video" else self.format
+
+    def rendition_path(self, name: str) -> str:
+        file = RENDITION_FILES[name]
+        return file_name(self.storage_key, file.stem, file.extension)
+
+    def ready_renditions(self) -> list[RenditionRecord]:
+        return [r for r in self.renditions if r.state == "ready"]
 
     def variant_path(self, kind: str, variant_format: str = BASE) -> str:
         return file_name(self.storage_key, kind,
@@ -145,6 +192,17 @@ def image_json(image: ImageRecord, urls: Urls = RELATIVE,
                 },
             }
             for v in image.variants
+        },
+        "kind": image.kind,
+        "duration": image.duration,
+        # Files made in the background; ``ready`` false until there (a video's page shows
+        # its poster until then, an animation's its animated WebP).
+        "renditions": {
+            r.name: {"url": urls.file(image.rendition_path(r.name)), "width": r.width,
+                     "height": r.height, "bytes": r.bytes,
+                     "content_type": RENDITION_FILES[r.name].content_type,
+                     "ready": r.state == "ready"}
+            for r in image.renditions
         },
         "thumbhash": base64.b64encode(image.thumbhash).decode() if image.thumbhash else None,
         "created_at": created_at_text(image.created_at),

@@ -13,7 +13,11 @@ IMAGE_COLUMNS = """
     i.bytes, i.frames, i.created_at, i.key_id, i.visibility, i.expires_at, i.thumbhash,
     (SELECT json_agg(json_build_object('kind', v.kind, 'format', v.format, 'width', v.width,
                                        'height', v.height, 'state', v.state, 'bytes', v.bytes))
-       FROM variants v WHERE v.image_id = i.id) AS variants
+       FROM variants v WHERE v.image_id = i.id) AS variants,
+    i.duration,
+    (SELECT json_agg(json_build_object('name', r.name, 'width', r.width, 'height', r.height,
+                                       'state', r.state, 'bytes', r.bytes))
+       FROM renditions r WHERE r.image_id = i.id) AS renditions
 """
 
 # An expired image is gone for every read the moment it expires, before the expiry job

@@ -84,6 +84,11 @@ VARIABLES: tuple[Variable, ...] = (
              "0: the gallery streams the file itself (no gateway in front).", "gallery"),
     Variable("KITTEH_MAX_UPLOAD_BYTES", str(40 * MiB),
              "Largest upload accepted, in bytes (413 above).", "upload, gateway"),
+    Variable("KITTEH_MAX_VIDEO_BYTES", str(200 * MiB),
+             "Largest video upload accepted, in bytes (413 above). The gateway's body limit "
+             "is the larger of this and KITTEH_MAX_UPLOAD_BYTES.", "upload, gateway"),
+    Variable("KITTEH_MAX_VIDEO_SECONDS", "300",
+             "Longest video accepted, in seconds (422 above).", "upload"),
     Variable("KITTEH_MAX_SIDE", "10000",
              "Largest width or height in pixels (422 above).", "upload"),
     Variable("KITTEH_MAX_PIXELS", "40000000",
@@ -165,6 +170,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KITTEH_HTTP_LISTEN", "80",
              "nginx templates, with TLS: the address:port of the plain-HTTP redirect server.",
              "gateway"),
+    Variable("KITTEH_MAX_BODY_BYTES", str(200 * MiB),
+             "nginx templates: the gateway's request body limit, the larger of "
+             "KITTEH_MAX_UPLOAD_BYTES and KITTEH_MAX_VIDEO_BYTES (the runner computes it; "
+             "compose passes this default: set it when raising either above it).", "gateway"),
     Variable("KITTEH_UPLOAD_ADDR", "upload:8081", "nginx templates: host:port of upload.",
              "gateway"),
     Variable("KITTEH_RESIZE_ADDR", "resize:8082", "nginx templates: host:port of resize.",

@@ -62,10 +62,11 @@ def no_metadata(data: bytes) -> None:
 
 
 def test_registry_names_every_format_once():
-    assert ACCEPTED_NAMES == "JPEG, PNG, GIF, WebP, AVIF, HEIC"
+    assert ACCEPTED_NAMES == "JPEG, PNG, GIF, WebP, AVIF, HEIC, MP4, MOV, WebM"
     extensions = [e for f in FORMATS for e in f.extensions]
     assert len(extensions) == len(set(extensions))
-    assert [f.name for f in FORMATS if not f.browser_safe] == ["HEIC"]
+    # No <img> shows a HEIC or a video: never the gateway's stand-in for a variant.
+    assert [f.name for f in FORMATS if not f.browser_safe] == ["HEIC", "MP4", "MOV", "WEBM"]
     for fmt in FORMATS:  # every variant is a format browsers show
         assert BY_NAME[fmt.still_variant].browser_safe
         assert fmt.animated_variant is None or BY_NAME[fmt.animated_variant].browser_safe
@@ -89,8 +90,8 @@ def test_upload_page_nginx_and_gateway_are_derived_from_the_registry():
 async def test_home_page_accept_list_and_words_come_from_the_registry(gallery_client):
     page = await (await gallery_client.get("/")).text()
     assert f'accept="{accept_attribute()}"' in page
-    assert "JPEG, PNG, GIF, WebP, AVIF or HEIC · up to" in page
-    assert 'data-formats="JPEG, PNG, GIF, WebP, AVIF or HEIC"' in page
+    assert "JPEG, PNG, GIF, WebP, AVIF, HEIC, MP4, MOV or WebM · up to" in page
+    assert 'data-formats="JPEG, PNG, GIF, WebP, AVIF, HEIC, MP4, MOV or WebM"' in page
 
 
 async def test_tiff_is_refused_naming_the_accepted_formats(upload_client, db, storage_dir):

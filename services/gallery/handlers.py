@@ -91,10 +91,12 @@ def upload_error(status: int, limits) -> tuple[str, str]:
              "revoked one) came with this one. Paste the key you were given into the "
              "Upload key field, then upload again. No key? Ask whoever runs this Kitteh.",
         408: "The upload was too slow and timed out. Try again.",
-        413: f"That file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.",
+        413: f"That file is too large: the limit is {human_bytes(limits.max_upload_bytes)} "
+             f"({human_bytes(limits.max_video_bytes)} for a video).",
         415: f"That file is not an image Kitteh accepts ({ACCEPTED_NAMES}), or it is damaged.",
         422: f"That image is too big: at most {limits.max_side:,} pixels a side, "
-             f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames. "
+             f"{limits.max_pixels // 1_000_000} megapixels and {limits.max_frames} frames "
+             f"(a video: {limits.max_video_seconds:,} seconds). "
              "Or, for a link: Kitteh could not fetch it (it fetches only from public "
              "addresses, and the server must answer with the picture).",
         429: "Too many uploads from your address. Wait a minute, then try again.",

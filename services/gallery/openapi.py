@@ -98,10 +98,23 @@ SCHEMAS: dict[str, Any] = {
                                        "modern ones made in the background",
                         "additionalProperties": _ref("VariantFile")}},
     },
+    "Rendition": {
+        "type": "object",
+        "required": ["url", "width", "height", "bytes", "content_type", "ready"],
+        "properties": {
+            "url": {"type": "string"}, "width": {"type": "integer", "minimum": 1},
+            "height": {"type": "integer", "minimum": 1},
+            "bytes": {"type": ["integer", "null"], "minimum": 1,
+                      "description": "null until it is made"},
+            "content_type": {"type": "string", "examples": ["video/mp4", "video/webm"]},
+            "ready": {"type": "boolean",
+                      "description": "made in the background after the upload answered"}},
+    },
     "Image": {
         "type": "object",
         "required": ["token", "name", "page_url", "download_url", "original", "variants",
-                     "thumbhash", "created_at", "visibility", "expires_at", "embed"],
+                     "thumbhash", "created_at", "visibility", "expires_at", "embed", "kind",
+                     "duration", "renditions"],
         "properties": {
             "token": {"type": "string"}, "name": {"type": "string"},
             "page_url": {"type": "string"}, "download_url": {"type": "string"},
@@ -118,6 +131,16 @@ SCHEMAS: dict[str, Any] = {
             "expires_at": {"type": ["string", "null"], "format": "date-time",
                            "description": "null: never. After it, every URL answers 404."},
             "embed": _ref("Embed"),
+            "kind": {"enum": ["image", "video"],
+                     "description": "video: an MP4, MOV or WebM; its variants are its first "
+                                    "frame's (the poster)"},
+            "duration": {"type": ["number", "null"], "minimum": 0,
+                         "description": "a video's length in seconds; null for images"},
+            "renditions": {"type": "object",
+                           "description": "files made in the background: a video's mp4 "
+                                          "(H.264 + AAC, at most 1280 wide and 30 fps) and "
+                                          "av1 (AV1 + Opus in WebM), an animation's mp4",
+                           "additionalProperties": _ref("Rendition")},
         },
     },
     "Embed": {
@@ -191,10 +214,11 @@ SCHEMAS: dict[str, Any] = {
     "Limits": {
         "type": "object",
         "required": ["max_upload_bytes", "max_side", "max_pixels", "max_frames",
-                     "upload_read_timeout", "max_animation_work"],
+                     "upload_read_timeout", "max_animation_work", "max_video_bytes",
+                     "max_video_seconds"],
         "properties": {name: {"type": "integer"} for name in (
             "max_upload_bytes", "max_side", "max_pixels", "max_frames", "upload_read_timeout",
-            "max_animation_work")},
+            "max_animation_work", "max_video_bytes", "max_video_seconds")},
     },
     "KeyInfo": {
         "type": "object", "required": ["name", "admin"],
@@ -280,7 +304,7 @@ PATHS: dict[str, Any] = {
                 "401": _error("keys mode: no upload key, or not a live one", CHALLENGE),
                 "408": _error("the upload stalled"),
                 "413": _error("too many bytes"),
-                "415": _error("not a supported image (or damaged)"),
+                "415": _error("not a supported image or video (or damaged)"),
                 "422": _error("over the pixel, side or frame limits; for a `url`: an "
                               "address Kitteh will not reach (`fetch_refused`), or a server "
                               "that cannot be reached or does not answer 200 "

@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from services.gallery.placeholders import STAGE_SIDE, TILE_SIDE, placeholder_url
+from services.gallery.video import duration_text, player, waiting_note
 from shared.albums import AlbumRecord, Tile, album_json
 from shared.config import GalleryConfig, Limits
 from shared.embed import direct_url
@@ -84,8 +85,11 @@ def breakable(name: str) -> Markup:
 
 
 def limits_summary(limits: Limits) -> str:
+    seconds = limits.max_video_seconds
+    length = f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds:,} s"
     return (f"up to {human_bytes(limits.max_upload_bytes)} · {limits.max_side:,} px a side · "
-            f"{limits.max_pixels / 1_000_000:g} megapixels")
+            f"{limits.max_pixels / 1_000_000:g} megapixels · videos up to "
+            f"{human_bytes(limits.max_video_bytes)} and {length}")
 
 
 def tile_context(tile: Tile, urls: Urls) -> dict[str, Any]:
@@ -160,6 +164,10 @@ def image_context(image: ImageRecord, urls: Urls, query: Mapping[str, str],
         "sizes": sizes,
         "flash": flash,
         "codes": copy_codes(share["page_url"], direct_url(image, share_urls), share["embed"]),
+        "video": player(image, urls),
+        "is_video": image.kind == "video",
+        "video_note": waiting_note(image),
+        "duration_text": duration_text(image.duration),
     }
 
 

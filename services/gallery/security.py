@@ -12,7 +12,8 @@ def csp(asset_origin: str, files_origin: str = "") -> str:
     extra = f" {asset_origin}" if asset_origin else ""
     images = f" {files_origin}" if files_origin else ""
     return (f"default-src 'self'; script-src 'self'{extra}; style-src 'self'{extra}; "
-            f"img-src 'self'{images} data: blob:; connect-src 'self'; font-src 'self'{extra}; "
+            f"img-src 'self'{images} data: blob:; media-src 'self'{images}; connect-src 'self'; "
+            f"font-src 'self'{extra}; "
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 

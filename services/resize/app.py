@@ -14,6 +14,7 @@ from services.resize.keys import (
     CONFIG,
     ENGINE,
     RECONCILE_SOON,
+    RENDITIONS_SOON,
     STOPPING,
     SWEEP_SOON,
     WORKERS,
@@ -21,6 +22,7 @@ from services.resize.keys import (
 from services.resize.metrics import RESIZE_METRICS, MeasuredEngine, ResizeMetrics
 from services.resize.periodic import mark_stopping, periodic
 from services.resize.reconciler import reconcile
+from services.resize.renditions import make_renditions
 from services.resize.routes import setup_routes
 from services.resize.sweeper import sweep
 from services.resize.waiters import WAITERS, VariantWaiters
@@ -60,6 +62,7 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app[WAITERS] = VariantWaiters(config.database_url)
     app[SWEEP_SOON] = asyncio.Event()
     app[RECONCILE_SOON] = asyncio.Event()
+    app[RENDITIONS_SOON] = asyncio.Event()
     configure_pillow(config.max_pixels)
     app.on_shutdown.append(mark_stopping)
     # Cleanup runs in reverse: the loops stop first, then the executor, then the pool.
@@ -72,6 +75,8 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
         app.cleanup_ctx.append(periodic("reconciler", config.reconcile_interval, reconcile,
                                         wake=RECONCILE_SOON))
         app.cleanup_ctx.append(periodic("expiry", EXPIRY_INTERVAL, expire))
+        app.cleanup_ctx.append(periodic("renditions", config.reconcile_interval,
+                                        make_renditions, wake=RENDITIONS_SOON))
     if sweep is not None and sweep.interval > 0:
         app.cleanup_ctx.append(periodic("sweeper", sweep.interval,
                                         sweep_pass(sweep.temp_max_age), wake=SWEEP_SOON))

@@ -13,7 +13,7 @@ from services.resize.jobs import (
     claim_lost,
     make_variants,
 )
-from services.resize.keys import ENGINE, RECONCILE_SOON, SWEEP_SOON, WORKERS
+from services.resize.keys import ENGINE, RECONCILE_SOON, RENDITIONS_SOON, SWEEP_SOON, WORKERS
 from services.resize.waiters import WAITERS
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL, RETRY_TRANSACTION
 from shared.errors import Busy, KittehError, NotFound
@@ -47,6 +47,7 @@ async def make_all(request: web.Request) -> web.Response:
     except RenderFailed as error:  # recorded; the states below say so
         _sweep_soon_if_lost(app, error)
     app[RECONCILE_SOON].set()
+    app[RENDITIONS_SOON].set()  # a video's or an animation's, if it has any
     refreshed = await image_by_token(app[DB_POOL], image.token)
     if refreshed is None:  # deleted while we worked
         raise NotFound("No image has that token.")

@@ -20,6 +20,7 @@ from typing import NoReturn
 import asyncpg
 
 from services.resize.engine import RenderedVariant, ResizeEngine
+from services.resize.posters import remake_poster
 from services.resize.workers import Workers
 from shared.db import DATABASE_UNAVAILABLE, RETRY_TRANSACTION
 from shared.errors import Busy
@@ -290,12 +291,13 @@ async def _remove_if_deleted(pool: asyncpg.Pool, storage: ImageStore, image: Ima
     log.info("%s was deleted while its variants were made; removed them", image.name)
 
 
-async def _render(pool, storage, engine, workers, image, specs, wait_for_room, yield_to):
-    original = file_name(image.storage_key, "original", image.format.extension)
+async def _render(pool, storage, engine, workers, image, specs, wait_for_room, yield_to,
+                  poster_remade: bool = False):
     pause = yield_to.wait_until_idle if yield_to is not None else None
     try:
-        async with storage.open(original) as source:
-            return await workers.run(engine.render_all, source, image.format, specs,
+        # A video's variants are its poster's (stored beside it at upload).
+        async with storage.open(image.source_path) as source:
+            return await workers.run(engine.render_all, source, image.source_format, specs,
                                      image.thumbhash is None, pause,
                                      wait_for_room=wait_for_room)
     except Busy:
@@ -303,6 +305,10 @@ async def _render(pool, storage, engine, workers, image, specs, wait_for_room, y
     except StoreUnavailable as error:  # not the image's fault: claims go back, 503
         raise Busy(f"The image store is unavailable: {error}", retry_after=5) from error
     except FileNotFoundError as error:
+        # A video's lost poster is made again from its original (once), then used.
+        if image.kind == "video" and not poster_remade and await remake_poster(storage, image):
+            return await _render(pool, storage, engine, workers, image, specs, wait_for_room,
+                                 yield_to, poster_remade=True)
         await _failed(pool, image, [_pair(s) for s in specs], error, OriginalMissing)
     except Exception as error:  # the engine failed on this file
         await _failed(pool, image, [_pair(s) for s in specs], error)

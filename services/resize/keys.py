@@ -19,3 +19,6 @@ SWEEP_SOON = web.AppKey("sweep_soon", asyncio.Event)
 # Set to have the reconciler run now: an upload has answered, and its other variants (display
 # widths, modern formats) are waiting.
 RECONCILE_SOON = web.AppKey("reconcile_soon", asyncio.Event)
+# Set to have the renditions loop run now: an upload with renditions (a video, an animation)
+# has answered.
+RENDITIONS_SOON = web.AppKey("renditions_soon", asyncio.Event)

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.resize.sweep_renditions import lost_renditions
 from shared.encoding import extension_for
 from shared.formats import BY_CONTENT_TYPE
 from shared.storage import ImageStore, Scratch, key_prefix, parse_name
@@ -226,6 +227,8 @@ async def _sweep(conn: asyncpg.Connection, storage: ImageStore, scratch: Scratch
         report.refused = (f"{len(lost_rows)} of {checked} originals are missing; is the volume "
                           f"({storage.describe()}) the right one, and mounted?")
         return report
+    # Renditions (a video's or an animation's) the same way: lost ones back to pending.
+    report.lost_variants += await lost_renditions(conn, scan.dirs, rows_before, dry_run)
     if dry_run:
         return report
     for row, kinds in lost_variants:

@@ -30,7 +30,7 @@ def create_app(config: UploadConfig) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, observe_requests,
                      error_middleware(on_error=upload_metrics.refused)],
-        client_max_size=config.limits.max_upload_bytes + 1024 * 1024,
+        client_max_size=config.limits.max_body_bytes + 1024 * 1024,
     )
     app[METRICS] = metrics
     app[UPLOAD_METRICS] = upload_metrics

@@ -24,10 +24,11 @@ from services.upload.filenames import stored_filename
 from services.upload.options import UploadOptions
 from services.upload.prepare import PreparedImage, prepare_image
 from services.upload.receive import ReceivedFile
+from services.upload.renditions import add_renditions
 from shared.config import Limits
 from shared.db import DATABASE_UNAVAILABLE
 from shared.encoding import base_output
-from shared.images import ImageRecord
+from shared.images import POSTER_FORMAT, POSTER_STEM, ImageRecord
 from shared.naming import candidate_name, token_for
 from shared.queries import image_by_sha256, image_by_token
 from shared.removal import remove_image
@@ -89,10 +90,10 @@ async def ingest(
             return IngestResult(existing, created=False, delete_token=None)
         prepared = await loop.run_in_executor(image_workers, prepare_image, received.path,
                                               scratch, limits)
-        return await _record(pool, storage, received, prepared, placement)
+        return await _record(pool, storage, received, prepared, placement, limits)
     finally:
         # Placed files have been renamed away; anything still here was refused or a duplicate.
-        leftovers = [received.path] + ([prepared.path] if prepared else [])
+        leftovers = [received.path] + ([prepared.path, prepared.poster] if prepared else [])
         await loop.run_in_executor(None, _remove, leftovers)
 
 
@@ -109,20 +110,21 @@ async def _remove_expired(pool: asyncpg.Pool, storage: ImageStore, image_id: int
             await remove_image(conn, storage, row["id"], row["storage_key"])
 
 
-def _remove(paths: list[Path]) -> None:
+def _remove(paths: list[Path | None]) -> None:
     for path in paths:
-        path.unlink(missing_ok=True)
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 async def _record(
     pool: asyncpg.Pool, storage: ImageStore, received: ReceivedFile, prepared: PreparedImage,
-    placement: Placement,
+    placement: Placement, limits: Limits,
 ) -> IngestResult:
     info = prepared.info
     key = storage_key(received.sha256.hex())
     delete_token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
     filename = stored_filename(received.filename, info.format)
-    placed = None
+    placed: list[str] = []
     try:
         async with pool.acquire() as conn, conn.transaction():
             image_id, token = await _insert_named(conn, received.sha256, prepared, key,
@@ -139,17 +141,22 @@ async def _record(
             await conn.execute(INSERT_VARIANTS, image_id, [s.kind for s in specs],
                                [s.format for s in specs], [s.width for s in specs],
                                [s.height for s in specs])
+            await add_renditions(conn, image_id, info, prepared.duration, limits)
             original = file_name(key, "original", info.format.extension)
             await storage.put_file(original, prepared.path, info.format.content_type)
-            placed = original
+            placed.append(original)
+            if prepared.poster is not None:  # a video's variants are made from it
+                poster = file_name(key, POSTER_STEM, POSTER_FORMAT.extension)
+                await storage.put_file(poster, prepared.poster, POSTER_FORMAT.content_type)
+                placed.append(poster)
             image = await image_by_token(conn, token)
     except BaseException as error:
         # The row was not committed: take the file back out. Unless the connection broke:
         # then COMMIT may have gone through with its answer lost, and removing the file would
         # leave a committed row without its original. Kept, an uncommitted file is an orphan
         # directory that the resize service's sweeper removes after KITTEH_TEMP_MAX_AGE.
-        if placed is not None and not isinstance(error, DATABASE_UNAVAILABLE):
-            await storage.delete([placed])
+        if placed and not isinstance(error, DATABASE_UNAVAILABLE):
+            await storage.delete(placed)
         raise
     assert image is not None
     log.info("stored %s (%s, %dx%d, %d bytes, %d as uploaded)", image.name,

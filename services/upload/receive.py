@@ -21,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from services.upload.filenames import clean_filename
 from shared.config import Limits
 from shared.errors import BadRequest, RequestTimeout, TooLarge
+from shared.formats import SNIFF_BYTES, sniff
 from shared.http import is_storage_full
 from shared.storage import Scratch
 from shared.units import human_bytes
@@ -63,14 +64,25 @@ class NoFile(BadRequest):
 BeforeFile = Callable[[dict[str, str]], Awaitable[None]]
 
 
-def too_large(limits: Limits) -> TooLarge:
-    return TooLarge(f"This file is too large: the limit is {human_bytes(limits.max_upload_bytes)}.")
+def too_large(limits: Limits, video: bool = False) -> TooLarge:
+    if video:
+        return TooLarge("This video is too large: the limit is "
+                        f"{human_bytes(limits.max_video_bytes)}.")
+    return TooLarge(f"This file is too large: the limit is {human_bytes(limits.max_upload_bytes)}"
+                    f" ({human_bytes(limits.max_video_bytes)} for a video).")
+
+
+def _byte_limit(head: bytes, limits: Limits) -> tuple[int, bool]:
+    """A video may be larger than an image: which it is comes from its first bytes."""
+    fmt = sniff(head)
+    video = fmt is not None and fmt.kind == "video"
+    return (limits.max_video_bytes if video else limits.max_upload_bytes), video
 
 
 async def receive_upload(request: web.Request, scratch: Scratch, limits: Limits,
                          before_file: BeforeFile | None = None) -> ReceivedFile:
     if request.content_length is not None and (
-        request.content_length > limits.max_upload_bytes + MULTIPART_SLACK
+        request.content_length > limits.max_body_bytes + MULTIPART_SLACK
     ):
         raise too_large(limits)
     if request.content_type != "multipart/form-data":
@@ -101,7 +113,7 @@ async def receive_upload(request: web.Request, scratch: Scratch, limits: Limits,
                 raise BadRequest("Send one file per upload (found two 'file' fields).")
             if before_file is not None:
                 await before_file(dict(fields))
-            received = await _stream_part(part, scratch, limits)
+            received = await _stream_part(part, scratch, limits, request.content_length)
         else:
             raise BadRequest(f"Too many form fields (more than {MAX_FIELDS}).")
         if received is None and before_file is not None:
@@ -148,7 +160,7 @@ async def _skip_field(part: BodyPartReader, limits: Limits) -> None:
 
 async def _drain(part: BodyPartReader, limits: Limits, size: int) -> None:
     """Read and drop the rest of a file part, up to the upload limit."""
-    while size <= limits.max_upload_bytes and (
+    while size <= limits.max_body_bytes and (
             chunk := await _timed(part.read_chunk(CHUNK), limits)):
         size += len(chunk)
 
@@ -163,10 +175,16 @@ async def _read_field(part: BodyPartReader, limits: Limits) -> str:
     return data.decode("utf-8", "replace")
 
 
-async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits) -> ReceivedFile:
+async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits,
+                       declared: int | None = None) -> ReceivedFile:
+    """``declared``: the request's Content-Length. Once the file's first bytes say whether it
+    is a video, a body declared larger than that kind's limit is refused at once (the gateway
+    lets bodies up to the larger limit through: it cannot tell the two apart)."""
     path = await asyncio.to_thread(scratch.new_file)
     digest = hashlib.sha256()
     size = 0
+    head = b""
+    limit, video = limits.max_upload_bytes, False
     try:
         # aiofiles runs the open, each write and the close in the loop's executor, so a slow
         # disk never stalls the loop. The hash runs in a thread of its own beside the write
@@ -175,8 +193,15 @@ async def _stream_part(part: BodyPartReader, scratch: Scratch, limits: Limits) -
         async with aiofiles.open(path, "wb") as out:
             while chunk := await _timed(part.read_chunk(CHUNK), limits):
                 size += len(chunk)
-                if size > limits.max_upload_bytes:
-                    raise too_large(limits)
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[:SNIFF_BYTES - len(head)]
+                    limit, video = _byte_limit(head, limits)
+                    # The whole body, framing included, as the gateway counted it before it
+                    # had two limits (client_max_body_size was the image limit).
+                    if len(head) >= SNIFF_BYTES and declared is not None and declared > limit:
+                        raise too_large(limits, video)
+                if size > limit:
+                    raise too_large(limits, video)
                 try:
                     await asyncio.gather(out.write(chunk),
                                          asyncio.to_thread(digest.update, chunk))

@@ -141,7 +141,8 @@ def test_text_file_named_jpg_is_refused_in_words_and_nothing_is_stored(
     row = page.locator("#upload-list .upload")
     expect(row).to_have_attribute("data-state", "error")
     expect(row.locator(".upload-message")).to_have_text(
-        "Not an image Kitteh can read. Choose a JPEG, PNG, GIF, WebP, AVIF or HEIC picture.")
+        "Not a picture or video Kitteh can read. Choose a JPEG, PNG, GIF, WebP, AVIF, HEIC, MP4, "
+        "MOV or WebM file.")
     expect(row.get_by_role("link")).to_have_count(0)
     expect(row.get_by_role("button", name="Try again")).to_be_hidden()  # retrying cannot help
 

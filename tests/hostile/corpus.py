@@ -277,7 +277,9 @@ def accepted() -> Iterator[Case]:
 
 
 def all_cases() -> list[Case]:
-    return [*refused(), *accepted()]
+    from tests.hostile.video import video_cases  # it builds on this module's Case
+
+    return [*refused(), *accepted(), *video_cases()]
 
 
 def write(directory: Path) -> list[tuple[Case, Path]]:

@@ -64,6 +64,8 @@
     max_side: Number(form.dataset.maxSide),
     max_pixels: Number(form.dataset.maxPixels),
     max_frames: Number(form.dataset.maxFrames),
+    max_video_bytes: Number(form.dataset.maxVideoBytes),
+    max_video_seconds: Number(form.dataset.maxVideoSeconds),
   };
   // The formats Kitteh accepts, in words, from the server's format registry.
   const formats = form.dataset.formats;
@@ -92,7 +94,8 @@
       case "unauthorized": return "This upload key was not accepted (mistyped or revoked). Paste a valid key, then try again.";
       case "no_key": return "Paste your upload key first: this Kitteh takes uploads with a key only.";
       case "too_large": return `Too large: the limit is ${size(limits.max_upload_bytes)}.`;
-      case "unsupported_image": return `Not an image Kitteh can read. Choose a ${formats} picture.`;
+      case "video_too_large": return `Too large: the limit for a video is ${size(limits.max_video_bytes)}.`;
+      case "unsupported_image": return `Not a picture or video Kitteh can read. Choose a ${formats} file.`;
       case "over_limits":
         return `Too many pixels: the limit is ${count(limits.max_side)} px a side, ` +
                `${oneDecimal(limits.max_pixels / 1e6)} megapixels and ${count(limits.max_frames)} frames.`;
@@ -102,7 +105,7 @@
       case "too_slow": return "The upload was too slow and timed out. Try again.";
       case "network": return "The connection was lost. Check your network and try again.";
       case "empty": return "This file is empty.";
-      case "not_image": return `Not an image: choose a ${formats} picture.`;
+      case "not_image": return `Not a picture or video: choose a ${formats} file.`;
       case "link": return serverMessage || "Kitteh could not fetch that link.";
       default: return serverMessage || "The upload did not work. Try again.";
     }
@@ -199,10 +202,15 @@
   const queue = [];
   let running = 0;
 
+  // A video may be larger than a picture (the server tells them apart by their bytes; the
+  // browser's type is good enough to refuse early here).
+  const isVideo = (file) => file.type.startsWith("video/");
+
   function check(file) {
     if (file.size === 0) return "empty";
-    if (file.type && !file.type.startsWith("image/")) return "not_image";
-    if (file.size > limits.max_upload_bytes) return "too_large";
+    if (file.type && !file.type.startsWith("image/") && !isVideo(file)) return "not_image";
+    if (isVideo(file) && file.size > limits.max_video_bytes) return "video_too_large";
+    if (!isVideo(file) && file.size > limits.max_upload_bytes) return "too_large";
     if (keyInput && !currentKey()) return "no_key";
     return null;
   }
@@ -418,6 +426,12 @@
     img.alt = image.name;
     img.src = tiny.url;
     li.querySelector(".tile-name").textContent = image.name;
+    if (image.kind === "video") {  // as the server draws a video's tile: a play mark
+      const mark = document.createElement("span");
+      mark.className = "play-mark";
+      mark.setAttribute("aria-hidden", "true");
+      li.querySelector("a").append(mark);
+    }
     document.getElementById("empty").hidden = true;
     if (fresh) {
       li.classList.add("fresh");
