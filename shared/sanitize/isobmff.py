@@ -13,8 +13,10 @@ thousands of items, tiles or references, and image sizes beyond the limits, read
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import BinaryIO
 
 from shared.errors import UnsupportedImage
@@ -97,7 +99,7 @@ class Layout:
     associations: dict[int, list[int]]  # item -> raw association entries (index | essential)
     properties: list[tuple[bytes, bytes]]  # (type, payload), 1-based in associations
     coding: str  # the registry name the primary item's coding means: "AVIF" or "HEIC"
-    width: int  # as displayed: irot applied
+    width: int  # as displayed: clap and irot applied
     height: int
 
 
@@ -383,9 +385,7 @@ def _check_images(layout: Layout, fp: BinaryIO, check_size: FrameCheck | None) -
         if check_size is not None:
             check_size(0, width, height)
         if item.id == layout.primary:
-            rotation = _property(layout, item.id, b"irot")
-            turned = rotation is not None and rotation[:1] and rotation[0] & 1
-            layout.width, layout.height = (height, width) if turned else (width, height)
+            layout.width, layout.height = _displayed(layout, item.id, width, height)
     coding = primary.type
     if primary.type == b"grid":
         tiles = next((to for kind, source, to in layout.references
@@ -407,6 +407,46 @@ def _check_images(layout: Layout, fp: BinaryIO, check_size: FrameCheck | None) -
     if layout.width < 1 or layout.height < 1:
         raise damaged("HEIF image of no size")
     layout.coding = CODINGS[coding]
+
+
+def _displayed(layout: Layout, item_id: int, width: int, height: int) -> tuple[int, int]:
+    """The size a decoder shows: the transformative properties in their association order.
+    ``clap`` crops (HEVC codes even sizes, so an odd-sized photo, as iPhones write some, is
+    coded one pixel larger and cropped back); ``irot`` by a quarter turn swaps the sides;
+    ``imir`` changes neither."""
+    mask = 0x7FFF if layout.ipma_version_flags[3] & 1 else 0x7F
+    for entry in layout.associations.get(item_id, ()):
+        index = entry & mask
+        if not index:
+            continue
+        kind, payload = layout.properties[index - 1]
+        if kind == b"clap":
+            width, height = _clean_aperture(payload, width, height)
+        elif kind == b"irot" and payload[:1] and payload[0] & 1:
+            width, height = height, width
+    return width, height
+
+
+def _clean_aperture(payload: bytes, width: int, height: int) -> tuple[int, int]:
+    """A ``clap`` crop's size, rounded as libheif rounds it (its edges to the nearest pixel
+    around the offset centre, clamped to the image)."""
+    if len(payload) < 32:
+        raise damaged("HEIF clean aperture cut short")
+    w_n, w_d, h_n, h_d = struct.unpack(">IIII", payload[:16])
+    x_n, x_d, y_n, y_d = struct.unpack(">iIiI", payload[16:32])
+    if 0 in (w_d, h_d, x_d, y_d):
+        raise damaged("HEIF clean aperture divides by zero")
+    return (_aperture_side(Fraction(w_n, w_d), Fraction(x_n, x_d), width),
+            _aperture_side(Fraction(h_n, h_d), Fraction(y_n, y_d), height))
+
+
+def _aperture_side(side: Fraction, offset: Fraction, full: int) -> int:
+    centre = offset + Fraction(full - 1, 2)
+    first = max(0, math.floor(centre - (side - 1) / 2 + Fraction(1, 2)))
+    last = min(full - 1, math.floor(centre + (side - 1) / 2 + Fraction(1, 2)))
+    if last < first:
+        raise damaged("HEIF clean aperture outside the image")
+    return last - first + 1
 
 
 def _grid(layout: Layout, item: Item, fp: BinaryIO) -> tuple[int, int, int, int]:
