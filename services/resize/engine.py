@@ -6,15 +6,17 @@ touching the handlers. Engines are plain blocking code: the service runs them in
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import thash
 from PIL import Image, ImageFile
 
+from services.resize import hdr
 from services.resize.animation import render_animation
 from services.resize.colour import to_srgb
 from shared.encoding import WEBP_BASE, base_output, encode, output_for
@@ -100,6 +102,7 @@ class PillowEngine:
     # Image.save options over shared/encoding.py's, by output format name (for benchmarks).
     overrides: dict[str, dict] = field(default_factory=dict)
     max_animation_work: int = 100_000_000
+    hdr: bool = True  # gain-map photos: Ultra HDR JPEG variants (services.resize.hdr)
 
     def render(self, source: Source, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
@@ -109,6 +112,9 @@ class PillowEngine:
                    thumbhash: bool = False, pause: Callable[[], None] | None = None,
                    ) -> Rendering:
         pause = pause or (lambda: None)
+        gain_map_specs = hdr.hdr_specs(source, fmt.name, specs) if self.hdr else []
+        if gain_map_specs:
+            return self._with_gain_map(source, fmt, specs, gain_map_specs, thumbhash, pause)
         pause()
         started = time.perf_counter()
         with Image.open(source, formats=list(fmt.pillow_names)) as img:
@@ -160,6 +166,24 @@ class PillowEngine:
                                                 spec.format, now - started))
                 started = now
             return Rendering(rendered, thumbhash_of(current) if thumbhash else None, frames > 1)
+
+    def _with_gain_map(self, source: Source, fmt: Format, specs: Sequence[VariantSpec],
+                       gain_map_specs: list[VariantSpec], thumbhash: bool,
+                       pause: Callable[[], None]) -> Rendering:
+        """The JPEG variants as Ultra HDR JPEGs (libvips), the others as for any photo."""
+        made = {(v.kind, v.format): v for v in hdr.render(source, gain_map_specs, pause)}
+        rest = [s for s in specs if s not in gain_map_specs]
+        hashed = None
+        if rest:
+            if not isinstance(source, Path):
+                source.seek(0)
+            sdr = replace(self, hdr=False).render_all(source, fmt, rest, thumbhash, pause)
+            made.update({(v.kind, v.format): v for v in sdr.variants})
+            hashed = sdr.thumbhash
+        elif thumbhash:  # from the smallest HDR variant's base picture
+            with Image.open(io.BytesIO(made[gain_map_specs[-1].kind, BASE].data)) as img:
+                hashed = thumbhash_of(img)
+        return Rendering([made[s.kind, s.format] for s in specs], hashed)
 
     def _animated(self, img: ImageFile.ImageFile, specs: Sequence[VariantSpec],
                   transpose: Image.Transpose | None, swap: bool,
