@@ -1,0 +1,168 @@
+"""HDR photos stay HDR (issue 19): an Ultra HDR JPEG keeps its gain map in the original and
+in its JPEG variants, and nothing else of its metadata; an SDR photo gets no gain map; a
+motion photo's video is never served.
+
+Through the upload app with a real resize app and the real database. "Reads as Ultra HDR" is
+libvips' ``uhdrload`` (libultrahdr) finding the gain map and its numbers, the reader Kitteh
+does not use to check its own uploads.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+from pathlib import Path
+
+import pytest
+import pyvips
+from PIL import Image
+
+from shared.sanitize import gainmap
+from tests.heif_files import heic_bytes
+from tests.support import file_form, photo
+from tests.test_privacy import SECRETS, gps_exif, segment
+from tests.test_upload_api import wait_ready
+
+VIDEO = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom" + b"secret-video-frame" * 64
+GAIN_MAP_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+    b'syntax-ns#"><rdf:Description rdf:about="" xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/'
+    b'1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" hdrgm:Version="1.0" '
+    b'hdrgm:GainMapMin="0" hdrgm:GainMapMax="2" hdrgm:Gamma="1" hdrgm:OffsetSDR="0.015625" '
+    b'hdrgm:OffsetHDR="0.015625" hdrgm:HDRCapacityMin="0" hdrgm:HDRCapacityMax="2" '
+    b'dc:creator="Jane Doe"><dc:description>secret-xmp</dc:description></rdf:Description>'
+    b"</rdf:RDF></x:xmpmeta>")
+PRIMARY_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+    b'syntax-ns#"><rdf:Description rdf:about="" xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/'
+    b'1.0/" xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" hdrgm:Version="1.0" '
+    b'GCamera:MotionPhoto="1" GCamera:MotionPhotoPresentationTimestampUs="0">'
+    b"<dc:description>secret-xmp</dc:description></rdf:Description></rdf:RDF></x:xmpmeta>")
+SERVED_SECRETS = (*SECRETS, b"secret-video", b"ftypmp42")
+MAX_BOOST = 4.0  # what tests/data/photos/u01_seeding_ultrahdr.jpg was made with
+
+
+def split_ultrahdr(data: bytes) -> tuple[bytes, bytes]:
+    """The primary and the gain map JPEG of an Ultra HDR file, by its MPF index."""
+    header = gainmap._header_segments(io.BytesIO(data))
+    payload, at = next((p, a) for m, p, a in header if p.startswith(b"MPF\0"))
+    _, (size, offset) = gainmap._mp_entries(payload[4:])
+    start = at + 8 + offset
+    return data[:start], data[start:start + size]
+
+
+def phone_ultrahdr(motion_video: bytes = b"") -> bytes:
+    """u01 as a phone writes it: EXIF with GPS, XMP with private fields, IPTC and a comment in
+    both pictures; the gain map described by hdrgm XMP too; and, for a motion photo, an MP4
+    after the gain map. The MPF index is rebuilt for the larger pictures."""
+    primary, gain = split_ultrahdr(photo("u01_seeding_ultrahdr.jpg").read_bytes())
+    iptc = b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x0f\x1c\x02\x78\0\x0bIPTC secret"
+    private = (segment(0xE1, gps_exif(1).tobytes()) + segment(0xED, iptc)
+               + segment(0xFE, b"secret comment"))
+    gain = gain[:2] + private + segment(0xE1, gainmap.XMP_PREFIX + GAIN_MAP_XMP) + gain[2:]
+    # The primary's own MPF segment is replaced by one for the new sizes (same length).
+    header = gainmap._header_segments(io.BytesIO(primary))
+    mpf_at = next(a for m, p, a in header if p.startswith(b"MPF\0"))
+    added = private + segment(0xE1, gainmap.XMP_PREFIX + PRIMARY_XMP)
+    primary = primary[:2] + added + primary[2:]
+    mpf_at += len(added)
+    mpf = gainmap._mpf(len(primary), len(gain), len(primary) - (mpf_at + 8))
+    primary = primary[:mpf_at] + mpf + primary[mpf_at + len(mpf):]
+    return primary + gain + motion_video
+
+
+def ultrahdr_boost(data: bytes) -> float | None:
+    img = pyvips.Image.new_from_buffer(data, "")
+    if img.get("vips-loader") != "uhdrload_buffer":
+        return None
+    return img.get("gainmap-max-content-boost")[0]
+
+
+def no_private_metadata(data: bytes, what: str) -> None:
+    assert not [s for s in SERVED_SECRETS if s in data], what
+    assert b"Exif\0\0" not in data and b"Photoshop 3.0" not in data, what
+    for xmp in re.findall(rb"<x:xmpmeta.*?</x:xmpmeta>", data, re.S):
+        assert b"dc:" not in xmp and b"GCamera" not in xmp, (what, xmp)
+
+
+def served_files(storage_dir: Path, body: dict) -> list[Path]:
+    image_dir = storage_dir / body["original"]["url"].removeprefix("/i/").rsplit("/", 1)[0]
+    return sorted(image_dir.iterdir())
+
+
+def test_the_phone_file_is_ultrahdr_with_its_metadata():
+    """The upload the tests make is what they say: Ultra HDR with GPS, XMP and a video."""
+    upload = phone_ultrahdr(VIDEO)
+    assert ultrahdr_boost(upload) == pytest.approx(MAX_BOOST, rel=0.01)
+    assert b"secret-xmp" in upload and b"SecretCam" in upload and VIDEO in upload
+
+
+@pytest.mark.parametrize("motion", [False, True], ids=["ultrahdr", "ultrahdr-motion-photo"])
+async def test_ultrahdr_jpeg_keeps_its_gain_map_and_nothing_else(upload_client, db,
+                                                                storage_dir, motion):
+    upload = phone_ultrahdr(VIDEO if motion else b"")
+    response = await upload_client.post(
+        "/api/images", data=file_form(upload, "PXL_20261207.jpg", "image/jpeg"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    assert (body["original"]["width"], body["original"]["height"]) == (2200, 1238)
+    await wait_ready(db, body["token"], 120, base_only=False)
+
+    original = (storage_dir / body["original"]["url"].removeprefix("/i/")).read_bytes()
+    assert ultrahdr_boost(original) == pytest.approx(MAX_BOOST, rel=0.01)
+    no_private_metadata(original, "original")
+    with Image.open(io.BytesIO(original)) as img, Image.open(io.BytesIO(upload)) as sent:
+        assert img.tobytes() == sent.tobytes(), "the picture itself is not re-encoded"
+
+    for kind in ("monstrous", "wide", "huge"):
+        variant = body["variants"][kind]
+        data = (storage_dir / variant["url"].removeprefix("/i/")).read_bytes()
+        boost = ultrahdr_boost(data)
+        assert boost is not None, f"{kind} is not Ultra HDR"
+        assert abs(boost - MAX_BOOST) <= 0.25 * MAX_BOOST, (kind, boost)
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.size == (variant["width"], variant["height"])
+    for path in served_files(storage_dir, body):  # every size, every format
+        no_private_metadata(path.read_bytes(), path.name)
+
+
+async def test_sdr_jpeg_variants_carry_no_gain_map(upload_client, db, storage_dir):
+    upload = photo("j11_cups_gps.jpg").read_bytes()
+    response = await upload_client.post("/api/images", data=file_form(upload, "cups.jpg"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    await wait_ready(db, body["token"], 60, base_only=False)
+    for path in served_files(storage_dir, body):
+        data = path.read_bytes()
+        assert b"MPF\0" not in data and b"hdrgm" not in data and b"21496" not in data, path
+        if path.suffix == ".jpg":
+            assert ultrahdr_boost(data) is None, path.name
+
+
+async def test_sdr_motion_photo_jpeg_serves_no_video(upload_client, db, storage_dir):
+    """A Google motion photo without a gain map: the MP4 after the picture stays behind."""
+    upload = photo("j11_cups_gps.jpg").read_bytes() + VIDEO
+    response = await upload_client.post("/api/images", data=file_form(upload, "MVIMG.jpg"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    await wait_ready(db, body["token"], 60, base_only=False)
+    for path in served_files(storage_dir, body):
+        assert b"secret-video" not in path.read_bytes(), path.name
+        assert b"ftypmp42" not in path.read_bytes(), path.name
+
+
+async def test_heic_motion_photo_serves_no_video(upload_client, db, storage_dir):
+    """A Samsung motion photo HEIC: its MP4 in a top-level ``mpvd`` box after the picture."""
+    with Image.open(photo("j03_seeding.jpg")) as img:
+        still = heic_bytes(img.convert("RGB").resize((640, 360)))
+    upload = still + struct.pack(">I4s", 8 + len(VIDEO), b"mpvd") + VIDEO
+    response = await upload_client.post(
+        "/api/images", data=file_form(upload, "20261207_motion.heic", "image/heic"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    await wait_ready(db, body["token"], 60, base_only=False)
+    files = served_files(storage_dir, body)
+    assert any(p.name.startswith("original") for p in files)
+    for path in files:
+        assert b"secret-video" not in path.read_bytes(), path.name
