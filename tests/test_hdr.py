@@ -52,11 +52,11 @@ def split_ultrahdr(data: bytes) -> tuple[bytes, bytes]:
     return data[:start], data[start:start + size]
 
 
-def phone_ultrahdr(motion_video: bytes = b"") -> bytes:
+def phone_ultrahdr(motion_video: bytes = b"", source: bytes | None = None) -> bytes:
     """u01 as a phone writes it: EXIF with GPS, XMP with private fields, IPTC and a comment in
     both pictures; the gain map described by hdrgm XMP too; and, for a motion photo, an MP4
     after the gain map. The MPF index is rebuilt for the larger pictures."""
-    primary, gain = split_ultrahdr(photo("u01_seeding_ultrahdr.jpg").read_bytes())
+    primary, gain = split_ultrahdr(source or photo("u01_seeding_ultrahdr.jpg").read_bytes())
     iptc = b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x0f\x1c\x02\x78\0\x0bIPTC secret"
     private = (segment(0xE1, gps_exif(1).tobytes()) + segment(0xED, iptc)
                + segment(0xFE, b"secret comment"))

@@ -95,3 +95,56 @@ async def test_mirrored_rotated_cropped_heic_is_accepted_upright(upload_client, 
         with Image.open(path) as img:
             assert img.width > img.height, path.name
             assert_upright(img, path.name)
+
+
+def animated_avif(count: int = 20, size: tuple[int, int] = (480, 270)) -> bytes:
+    """An AVIF sequence (``avis``) as Pillow's libavif writes one, with the EXIF (GPS) and
+    XMP the privacy tests plant."""
+    from tests.test_privacy import XMP, gps_exif
+
+    base = quadrants(size)
+    frames = [base.rotate(i * 18, fillcolor=(i * 12, 40, 200)) for i in range(count)]
+    out = io.BytesIO()
+    frames[0].save(out, "AVIF", save_all=True, append_images=frames[1:], duration=60, loop=0,
+                   quality=60, exif=gps_exif(1), xmp=XMP)
+    return out.getvalue()
+
+
+async def test_animated_avif_gets_animated_variants(upload_client, gallery_client, db,
+                                                    storage_dir):
+    upload = animated_avif()
+    assert b"SecretCam" in upload and b"secret-xmp" in upload and b"avis" in upload[:64]
+    response = await upload_client.post(
+        "/api/images", data=file_form(upload, "loop.avifs", "image/avif"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    assert body["original"]["frames"] == 20 and body["original"]["content_type"] == "image/avif"
+    await wait_ready(db, body["token"], 120)
+    original = (storage_dir / body["original"]["url"].removeprefix("/i/")).read_bytes()
+    assert b"SecretCam" not in original and b"secret-xmp" not in original
+    with Image.open(io.BytesIO(original)) as img:
+        assert img.n_frames == 20, "every frame kept"
+        img.seek(19)
+        img.load()
+    for kind in ("large", "monstrous"):
+        variant = body["variants"][kind]
+        assert variant["url"].endswith(f"/{kind}.webp")
+        path = storage_dir / variant["url"].removeprefix("/i/")
+        with Image.open(path) as img:
+            assert (img.format, img.n_frames) == ("WEBP", 20), kind
+            assert img.size == (variant["width"], variant["height"])
+    with Image.open(storage_dir / body["variants"]["tiny"]["url"].removeprefix("/i/")) as img:
+        assert img.n_frames == 1, "grid tiles stay still"
+    page = await (await gallery_client.get(body["page_url"])).text()
+    assert "AVIF · 20 frames" in page, "the page says it is an animation"
+
+
+async def test_heic_image_sequence_is_refused_saying_so(upload_client, db, storage_dir):
+    from tests.hostile import heif as hostile_heif
+
+    response = await upload_client.post("/api/images", data=file_form(
+        hostile_heif.image_sequence(), "burst.heic", "image/heic"))
+    assert response.status == 415
+    assert "animated AVIF" in (await response.json())["error"]["message"]
+    assert await db.fetchval("SELECT count(*) FROM images") == 0
+    assert not [p for p in storage_dir.rglob("*") if p.is_file()]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 
+from shared.sanitize import sequence
 from shared.sanitize.errors import damaged
 from shared.sanitize.isobmff import METADATA_ITEMS, Layout, read_boxes, walk
 from shared.sanitize.reader import CHUNK, FrameCheck, Reader, Sink, write
@@ -29,6 +30,13 @@ def rewrite(src: Reader, out: Sink, _: int, check_size: FrameCheck | None) -> No
         return
     dropped = {i for i, item in layout.items.items() if item.type in METADATA_ITEMS}
     kept_file = _ranges(layout, dropped, construction=0)
+    if layout.tracks is not None:  # an animated AVIF's frames
+        kept_file = sorted(kept_file + layout.tracks.samples)
+    # Metadata wins: a kept item or frame whose extent reaches into the EXIF or XMP (a
+    # crafted offset; the fuzz test found it) does not take those bytes along.
+    metadata = [r for i in dropped for r in _extents(layout.items[i])
+                if layout.items[i].construction == 0]
+    kept_file = _without(kept_file, sorted(metadata))
     for box in layout.top:
         if box.type == b"meta":
             meta = _meta_without(layout, dropped)
@@ -41,6 +49,8 @@ def rewrite(src: Reader, out: Sink, _: int, check_size: FrameCheck | None) -> No
         elif box.type == b"ftyp":
             fp.seek(box.start)
             write(out, fp.read(box.end - box.start))
+        elif box.type == b"moov" and layout.tracks is not None:
+            write(out, sequence.cleaned(layout.movie, layout.tracks))
         elif box.type == b"mdat":
             fp.seek(box.start)
             write(out, fp.read(box.body - box.start))
@@ -117,6 +127,29 @@ def _ranges(layout: Layout, dropped: set[int], construction: int) -> list[tuple[
         for offset, length in item.extents:
             found.append((offset, offset + length if length else 1 << 62))
     return sorted(found)
+
+
+def _extents(item) -> list[tuple[int, int]]:
+    return [(offset, offset + length if length else 1 << 62) for offset, length in item.extents]
+
+
+def _without(kept: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sorted ranges ``kept`` with every range in ``holes`` cut out of them."""
+    if not holes:
+        return kept
+    out = []
+    for lo, hi in kept:
+        for hole_lo, hole_hi in holes:
+            if hole_hi <= lo or hole_lo >= hi:
+                continue
+            if hole_lo > lo:
+                out.append((lo, hole_lo))
+            lo = max(lo, hole_hi)
+            if lo >= hi:
+                break
+        if lo < hi:
+            out.append((lo, hi))
+    return out
 
 
 def _copy_kept(fp, out: Sink, start: int, end: int, kept: list[tuple[int, int]]) -> None:

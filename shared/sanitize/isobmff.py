@@ -20,6 +20,7 @@ from fractions import Fraction
 from typing import BinaryIO
 
 from shared.errors import UnsupportedImage
+from shared.sanitize import sequence
 from shared.sanitize.errors import damaged, too_many
 from shared.sanitize.reader import FrameCheck
 
@@ -101,6 +102,9 @@ class Layout:
     coding: str  # the registry name the primary item's coding means: "AVIF" or "HEIC"
     width: int  # as displayed: clap and irot applied
     height: int
+    frames: int = 1  # an animated AVIF's: the samples of its picture track
+    movie: bytes = b""  # its moov box, whole
+    tracks: sequence.Tracks | None = None
 
 
 def read_boxes(data: bytes, start: int, end: int, depth: int, limit: int,
@@ -177,9 +181,10 @@ def walk(fp: BinaryIO, check_size: FrameCheck | None) -> Layout:
     metas = [b for b in top if b.type == b"meta"]
     if len(metas) != 1:
         raise damaged("HEIF file without exactly one meta box")
-    if any(b.type == b"moov" for b in top):
-        raise UnsupportedImage("HEIF and AVIF image sequences (animations) are not accepted; "
-                               "a still HEIC or AVIF is.")
+    movies = [b for b in top if b.type == b"moov"]
+    if movies and (len(movies) > 1 or b"avis" not in _ftyp_brands(fp, top[0])):
+        raise UnsupportedImage("HEIC image sequences (animations) are not accepted; a still "
+                               "HEIC, and a still or animated AVIF, are.")
     meta = metas[0]
     if meta.end - meta.start > MAX_META_BYTES:
         raise too_many("bytes of HEIF metadata boxes", MAX_META_BYTES)
@@ -190,7 +195,17 @@ def walk(fp: BinaryIO, check_size: FrameCheck | None) -> Layout:
     parsed = _Parser(data, children)
     layout = parsed.layout(top, meta)
     _check_images(layout, fp, check_size)
+    if movies:  # an animated AVIF: its frames are a track (shared.sanitize.sequence)
+        layout.movie, layout.tracks = sequence.read(fp, movies[0].start, movies[0].end)
+        if check_size is not None:
+            check_size(0, layout.tracks.width, layout.tracks.height)
+        layout.frames = layout.tracks.frames
     return layout
+
+
+def _ftyp_brands(fp: BinaryIO, ftyp: Box) -> frozenset[bytes]:
+    fp.seek(ftyp.start)
+    return brands(fp.read(min(ftyp.end - ftyp.start, 1024)))
 
 
 class _Parser:

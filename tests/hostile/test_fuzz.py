@@ -17,7 +17,7 @@ from shared.config import Env, Limits
 from shared.errors import KittehError
 from shared.imaging import configure_pillow
 from shared.sanitize import sanitize
-from shared.storage import Storage
+from shared.storage import Scratch
 from tests.hostile.corpus import gif_frames, small_image
 from tests.test_privacy import (
     gif_with_everything,
@@ -64,8 +64,8 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 def test_mutated_images_are_stored_or_refused_cleanly(tmp_path):
     limits = Limits.from_env(Env({}))
     configure_pillow(limits.max_pixels)
-    storage = Storage(tmp_path / "images")
-    storage.prepare()
+    scratch = Scratch(tmp_path / "scratch")
+    scratch.prepare()
     rng = random.Random(7)
     originals = seeds()
     outcomes: dict[object, int] = {}
@@ -73,7 +73,7 @@ def test_mutated_images_are_stored_or_refused_cleanly(tmp_path):
         upload = tmp_path / "upload"
         upload.write_bytes(mutate(rng.choice(originals), rng))
         try:
-            prepared = prepare_image(upload, storage, limits)
+            prepared = prepare_image(upload, scratch, limits)
         except KittehError as error:
             assert error.status in (415, 422), error
             outcomes[error.status] = outcomes.get(error.status, 0) + 1
@@ -84,7 +84,7 @@ def test_mutated_images_are_stored_or_refused_cleanly(tmp_path):
         assert again.read_bytes() == prepared.path.read_bytes()
         prepared.path.unlink()
         outcomes["stored"] = outcomes.get("stored", 0) + 1
-    assert list(storage.temp_dir.iterdir()) == []
+    assert list(scratch.directory.iterdir()) == []
     assert outcomes.get("stored", 0) > 50 and outcomes.get(415, 0) > 500, outcomes
 
 
@@ -101,8 +101,8 @@ def test_mutated_heic_and_avif_are_stored_or_refused_cleanly(tmp_path):
     reach the box walk, libheif and libavif; the answer is still a file or a 415/422."""
     limits = Limits.from_env(Env({}))
     configure_pillow(limits.max_pixels)
-    storage = Storage(tmp_path / "images")
-    storage.prepare()
+    scratch = Scratch(tmp_path / "scratch")
+    scratch.prepare()
     rng = random.Random(11)
     originals = heif_seeds()
     outcomes: dict[object, int] = {}
@@ -110,7 +110,7 @@ def test_mutated_heic_and_avif_are_stored_or_refused_cleanly(tmp_path):
         upload = tmp_path / "upload"
         upload.write_bytes(mutate(rng.choice(originals), rng))
         try:
-            prepared = prepare_image(upload, storage, limits)
+            prepared = prepare_image(upload, scratch, limits)
         except KittehError as error:
             assert error.status in (415, 422), error
             outcomes[error.status] = outcomes.get(error.status, 0) + 1
@@ -120,5 +120,5 @@ def test_mutated_heic_and_avif_are_stored_or_refused_cleanly(tmp_path):
         assert again.read_bytes() == prepared.path.read_bytes()
         prepared.path.unlink()
         outcomes["stored"] = outcomes.get("stored", 0) + 1
-    assert list(storage.temp_dir.iterdir()) == []
+    assert list(scratch.directory.iterdir()) == []
     assert outcomes.get("stored", 0) > 20 and outcomes.get(415, 0) > 300, outcomes
