@@ -45,6 +45,7 @@ class ImageRecord:
     key_id: int | None = None  # the upload key it came with (keys mode or a key sent anyway)
     visibility: str = "public"  # public | unlisted (not in the Newest grid or the list API)
     expires_at: datetime | None = None  # gone from every read after this moment
+    gain_map: bool = False  # an HDR photo: its JPEG files are Ultra HDR (issue 19)
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ImageRecord:
@@ -63,6 +64,7 @@ class ImageRecord:
             modern=tuple(v for v in records if v.format != BASE),
             thumbhash=row["thumbhash"],
             key_id=row["key_id"], visibility=row["visibility"], expires_at=row["expires_at"],
+            gain_map=row["gain_map"],
         )
 
     @property

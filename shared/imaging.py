@@ -62,6 +62,7 @@ class ImageInfo:
     frames: int
     orientation: int
     stored_size: tuple[int, int]  # width, height as stored (before orientation)
+    gain_map: bool = False  # the cleaned file keeps an HDR gain map (shared.sanitize.gainmap)
 
 
 def sniff_format(path: Path) -> Format:

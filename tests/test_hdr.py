@@ -166,3 +166,21 @@ async def test_heic_motion_photo_serves_no_video(upload_client, db, storage_dir)
     assert any(p.name.startswith("original") for p in files)
     for path in files:
         assert b"secret-video" not in path.read_bytes(), path.name
+
+
+async def test_hdr_page_offers_the_jpeg_to_hdr_screens_only(upload_client, gallery_client, db):
+    hdr = await (await upload_client.post("/api/images", data=file_form(
+        phone_ultrahdr(), "hdr.jpg"))).json()
+    sdr = await (await upload_client.post("/api/images", data=file_form(
+        photo("j11_cups_gps.jpg").read_bytes(), "cups.jpg"))).json()
+    assert await db.fetchval("SELECT gain_map FROM images WHERE token = $1", hdr["token"])
+    assert not await db.fetchval("SELECT gain_map FROM images WHERE token = $1", sdr["token"])
+    page = await (await gallery_client.get(hdr["page_url"])).text()
+    source = re.search(r'<source type="image/jpeg" media="\(dynamic-range: high\)" '
+                       r'srcset="([^"]*)"', page)
+    assert source and source.group(1).count(".jpg") == 5, "every size, tiny to huge"
+    assert page.index("<source") == source.start(), "the first choice of the <picture>"
+    home = await (await gallery_client.get("/")).text()
+    assert "dynamic-range" not in home, "grid tiles stay the small SDR files"
+    page = await (await gallery_client.get(sdr["page_url"])).text()
+    assert "dynamic-range" not in page

@@ -9,12 +9,13 @@ Blocking work, run in an executor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shared.config import Limits
 from shared.imaging import ImageInfo, check_decodes, inspect_header
 from shared.sanitize import sanitize
+from shared.sanitize.gainmap import has_gain_map
 from shared.storage import Scratch
 
 
@@ -32,6 +33,9 @@ def prepare_image(upload: Path, scratch: Scratch, limits: Limits) -> PreparedIma
     try:
         size = sanitize(upload, target, info.format, info.orientation)
         info = check_decodes(target, info, limits)
+        if info.format.name == "JPEG":
+            with target.open("rb") as cleaned:
+                info = replace(info, gain_map=has_gain_map(cleaned))
     except BaseException:
         target.unlink(missing_ok=True)
         raise
