@@ -184,3 +184,33 @@ async def test_hdr_page_offers_the_jpeg_to_hdr_screens_only(upload_client, galle
     assert "dynamic-range" not in home, "grid tiles stay the small SDR files"
     page = await (await gallery_client.get(sdr["page_url"])).text()
     assert "dynamic-range" not in page
+
+
+async def test_iphone_hdr_heic_keeps_its_gain_map_and_gets_ultrahdr_variants(
+        upload_client, db, storage_dir):
+    import pi_heif
+
+    upload = photo("h01_pug_iphone13pro_hdr.heic").read_bytes()
+    assert b"Exif\0\0" in upload and b"CreateDate" in upload and b"Apple iOS" in upload
+    response = await upload_client.post(
+        "/api/images", data=file_form(upload, "IMG_4242.HEIC", "image/heic"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    await wait_ready(db, body["token"], 180, base_only=False)
+    assert await db.fetchval("SELECT gain_map FROM images WHERE token = $1", body["token"])
+
+    original = (storage_dir / body["original"]["url"].removeprefix("/i/")).read_bytes()
+    heif = pi_heif.open_heif(io.BytesIO(original))
+    assert list(heif.info["aux"]) == ["urn:com:apple:photo:2020:aux:hdrgainmap"]
+    headroom = re.search(rb'HDRGainMapHeadroom="([0-9.]+)"', original)
+    assert headroom, "the gain map's headroom is kept (from the maker notes it came in)"
+    headroom = float(headroom.group(1))
+    assert 2 < headroom < 8
+    for kind in ("monstrous", "wide", "huge"):
+        data = (storage_dir / body["variants"][kind]["url"].removeprefix("/i/")).read_bytes()
+        boost = ultrahdr_boost(data)
+        assert boost is not None and abs(boost - headroom) <= 0.25 * headroom, (kind, boost)
+    for path in served_files(storage_dir, body):
+        data = path.read_bytes()
+        for private in (b"Exif\0\0", b"CreateDate", b"Apple iOS", b"depthData", b"GPS"):
+            assert private not in data, (path.name, private)

@@ -7,6 +7,7 @@ touching the handlers. Engines are plain blocking code: the service runs them in
 from __future__ import annotations
 
 import io
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,8 @@ from shared.encoding import WEBP_BASE, base_output, encode, output_for
 from shared.formats import STILL_KINDS, Format, animation_kept
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
 from shared.variants import BASE, VariantSpec
+
+log = logging.getLogger("kitteh.resize")
 
 # ThumbHash takes at most 100 × 100 pixels but keeps only the lowest frequencies: from 48 px
 # the hash of a photo is the same (or nearly), in 5 ms instead of 20 ms of pure Python.
@@ -171,7 +174,12 @@ class PillowEngine:
                        gain_map_specs: list[VariantSpec], thumbhash: bool,
                        pause: Callable[[], None]) -> Rendering:
         """The JPEG variants as Ultra HDR JPEGs (libvips), the others as for any photo."""
-        made = {(v.kind, v.format): v for v in hdr.render(source, gain_map_specs, pause)}
+        try:
+            made = {(v.kind, v.format): v
+                    for v in hdr.render(source, gain_map_specs, pause, fmt.name)}
+        except hdr.NOT_HDR:  # a gain map libheif or libvips cannot read: SDR, as before
+            log.warning("gain map unreadable, variants stay SDR", exc_info=True)
+            made, gain_map_specs = {}, []
         rest = [s for s in specs if s not in gain_map_specs]
         hashed = None
         if rest:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import pyvips
 
+from services.resize import heif_gain
 from shared.sanitize import gainmap
 from shared.variants import BASE, VariantSpec
 
@@ -36,33 +37,44 @@ QUALITY = 85  # as shared/encoding.py's JPEG
 # told to keep it. EXIF, XMP and IPTC are left out, and what libvips writes of its own
 # (a minimal EXIF) goes in the rewrite below.
 KEEP = pyvips.enums.ForeignKeep.ICC | pyvips.enums.ForeignKeep.GAINMAP
+# What a gain map that cannot be read raises (a 10-bit HEIC gain map, one of another shape
+# than its picture, libvips refusing it): the engine then makes SDR variants, as before.
+NOT_HDR = (pyvips.Error, ValueError, NotImplementedError, OSError, KeyError, RuntimeError)
 
 
 def hdr_specs(source: Source, fmt_name: str, specs: Sequence[VariantSpec]) -> list[VariantSpec]:
     """The variants to make as Ultra HDR: the JPEG ones of a JPEG original with a gain map
-    (the rewrite keeps MPF only for one, so the header says)."""
-    if fmt_name != "JPEG" or not any(s.format == BASE for s in specs):
+    (the rewrite keeps MPF only for one, so the header says), or of an iPhone HEIC whose
+    gain map's headroom the rewrite kept (``shared.sanitize.applegain``)."""
+    if fmt_name not in ("JPEG", "HEIC") or not any(s.format == BASE for s in specs):
         return []
+    check = gainmap.has_gain_map if fmt_name == "JPEG" else heif_gain.headroom
     if isinstance(source, Path):
         with source.open("rb") as fp:
-            found = gainmap.has_gain_map(fp)
+            found = check(fp)
     else:
-        found = gainmap.has_gain_map(source)
+        found = check(source)
+        source.seek(0)
     return [s for s in specs if s.format == BASE] if found else []
 
 
 def render(source: Source, specs: Sequence[VariantSpec],
-           pause: Callable[[], None]) -> list[RenderedVariant]:
+           pause: Callable[[], None], fmt_name: str = "JPEG") -> list[RenderedVariant]:
     """``specs`` (largest first) as Ultra HDR JPEGs: one decode at the largest size (libvips
     shrinks on load and turns the picture upright by its EXIF orientation, the gain map
-    with it), each smaller one from the one before."""
+    with it; a HEIC is decoded by libheif and its Apple gain map converted), each smaller
+    one from the one before."""
     from services.resize.engine import RenderedVariant
 
     started = time.perf_counter()
     largest = specs[0]
-    current = pyvips.Image.thumbnail_source(
-        _vips_source(source), largest.width, height=largest.height,
-        size=pyvips.enums.Size.FORCE).copy_memory()
+    if fmt_name == "HEIC":
+        current = heif_gain.ultrahdr_image(source).thumbnail_image(
+            largest.width, height=largest.height, size=pyvips.enums.Size.FORCE).copy_memory()
+    else:
+        current = pyvips.Image.thumbnail_source(
+            _vips_source(source), largest.width, height=largest.height,
+            size=pyvips.enums.Size.FORCE).copy_memory()
     made = []
     for spec in specs:
         if (current.width, current.height) != (spec.width, spec.height):
