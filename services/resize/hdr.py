@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import pyvips
+from PIL import Image
 
 from services.resize import heif_gain
 from shared.sanitize import gainmap
@@ -58,19 +59,19 @@ def hdr_specs(source: Source, fmt_name: str, specs: Sequence[VariantSpec]) -> li
     return [s for s in specs if s.format == BASE] if found else []
 
 
-def render(source: Source, specs: Sequence[VariantSpec],
-           pause: Callable[[], None], fmt_name: str = "JPEG") -> list[RenderedVariant]:
+def render(source: Source, specs: Sequence[VariantSpec], pause: Callable[[], None],
+           fmt_name: str = "JPEG", picture: Image.Image | None = None,
+           ) -> list[RenderedVariant]:
     """``specs`` (largest first) as Ultra HDR JPEGs: one decode at the largest size (libvips
     shrinks on load and turns the picture upright by its EXIF orientation, the gain map
-    with it; a HEIC is decoded by libheif and its Apple gain map converted), each smaller
-    one from the one before."""
+    with it; a HEIC's picture is ``picture``, the SDR path's largest, if given, else decoded by
+    libheif, and its Apple gain map converted), each smaller one from the one before."""
     from services.resize.engine import RenderedVariant
 
     started = time.perf_counter()
     largest = specs[0]
     if fmt_name == "HEIC":
-        current = heif_gain.ultrahdr_image(source).thumbnail_image(
-            largest.width, height=largest.height, size=pyvips.enums.Size.FORCE).copy_memory()
+        current = heif_gain.ultrahdr_image(source, largest.width, largest.height, picture)
     else:
         current = pyvips.Image.thumbnail_source(
             _vips_source(source), largest.width, height=largest.height,

@@ -40,25 +40,35 @@ def ultrahdr_table(headroom: float) -> list[int]:
     return out
 
 
-def ultrahdr_image(source: Source) -> pyvips.Image:
-    """The HEIC's picture (decoded upright by libheif) with its gain map attached as libvips'
-    ``uhdrsave`` wants it."""
+def ultrahdr_image(source: Source, width: int, height: int,
+                   picture: Image.Image | None = None) -> pyvips.Image:
+    """The HEIC's picture (decoded upright by libheif) at ``width`` × ``height`` with its gain
+    map attached, at half that, as libvips' ``uhdrsave`` wants it. Both are resized by Pillow
+    first (Lanczos, as the SDR variants): libheif has no shrink-on-load, and handing libvips
+    the full 12 MP would cost another copy and resize of it. ``picture``: those pixels already
+    made (the SDR variants' largest, upright and in sRGB), so the HEIC is not decoded again."""
     fp = source.open("rb") if not hasattr(source, "read") else source
     try:
         boost = headroom(fp)
         fp.seek(0)
-        with Image.open(fp, formats=["HEIF"]) as img:
-            aux_id = img.info["aux"][URN][0]
-            picture = img.convert("RGB")
-            icc = img.info.get("icc_profile")
-        fp.seek(0)
-        gain = pi_heif.open_heif(fp)[0].get_aux_image(aux_id).to_pillow().convert("L")
+        heif = pi_heif.open_heif(fp)
+        aux_id = heif.info["aux"][URN][0]
+        gain = heif[0].get_aux_image(aux_id).to_pillow().convert("L")
+        icc = None  # the given picture is sRGB already
+        if picture is None:
+            fp.seek(0)
+            with Image.open(fp, formats=["HEIF"]) as img:
+                picture = img.convert("RGB").resize((width, height), Image.Resampling.LANCZOS,
+                                                    reducing_gap=3.0)
+                icc = img.info.get("icc_profile")
+        picture = picture.convert("RGB")
     finally:
         if fp is not source:
             fp.close()
     if boost is None or _aspect(gain.size) != _aspect(picture.size):
         raise ValueError("HEIC gain map without headroom, or not the picture's shape")
-    gain = gain.point(ultrahdr_table(boost))
+    gain = gain.point(ultrahdr_table(boost)).resize(
+        (max(1, width // 2), max(1, height // 2)), Image.Resampling.LANCZOS)
     # copy_memory: libvips' own copy of the pixels. An image made with new_from_memory only
     # borrows the Python bytes, which go when their wrapper does while later images still
     # read them (a crash in uhdrsave under the service's threads).
@@ -75,8 +85,7 @@ def ultrahdr_image(source: Source) -> pyvips.Image:
     base.set_type(pyvips.GValue.gdouble_type, "gainmap-hdr-capacity-min", 1.0)
     base.set_type(pyvips.GValue.gdouble_type, "gainmap-hdr-capacity-max", boost)
     base.set_type(pyvips.GValue.gint_type, "gainmap-use-base-cg", 1)
-    base.set_type(pyvips.GValue.gint_type, "gainmap-scale-factor",
-                  max(1, round(picture.width / gain.width)))
+    base.set_type(pyvips.GValue.gint_type, "gainmap-scale-factor", 2)
     return base
 
 
