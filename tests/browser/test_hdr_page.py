@@ -29,9 +29,9 @@ def hdr_browser(playwright: Playwright):
     browser.close()
 
 
-def upload(api: APIRequestContext, name: str, data: bytes) -> dict:
+def upload(api: APIRequestContext, name: str, data: bytes, kind: str = "image/jpeg") -> dict:
     response = api.post("/api/images", multipart={
-        "file": {"name": name, "mimeType": "image/jpeg", "buffer": data}})
+        "file": {"name": name, "mimeType": kind, "buffer": data}})
     assert response.status == 201, response.text()
     return response.json()
 
@@ -57,15 +57,18 @@ def chosen(browser: Browser, stack, page_url: str) -> str:
 
 def test_hdr_screens_load_the_ultrahdr_jpeg_others_the_avif(hdr_browser, browser, stack, api):
     hdr = upload(api, "PXL_hdr.jpg", photo("u01_seeding_ultrahdr.jpg").read_bytes())
+    heic = upload(api, "IMG_4242.HEIC", photo("h01_pug_iphone13pro_hdr.heic").read_bytes(),
+                  "image/heic")
     sdr = upload(api, "cups.jpg", photo("j11_cups_gps.jpg").read_bytes())
-    for image in (hdr, sdr):
+    for image in (hdr, heic, sdr):
         page_with_avif(api, image["page_url"])
 
-    on_hdr_screen = chosen(hdr_browser, stack, hdr["page_url"])
-    assert on_hdr_screen.endswith(".jpg"), on_hdr_screen
-    loaded = api.get(on_hdr_screen).body()
-    img = pyvips.Image.new_from_buffer(loaded, "")
-    assert img.get("vips-loader") == "uhdrload_buffer", "the file loaded is Ultra HDR"
+    for image in (hdr, heic):  # an Ultra HDR JPEG and an iPhone HDR HEIC
+        on_hdr_screen = chosen(hdr_browser, stack, image["page_url"])
+        assert on_hdr_screen.endswith(".jpg"), on_hdr_screen
+        loaded = api.get(on_hdr_screen).body()
+        img = pyvips.Image.new_from_buffer(loaded, "")
+        assert img.get("vips-loader") == "uhdrload_buffer", "the file loaded is Ultra HDR"
 
     assert chosen(browser, stack, hdr["page_url"]).endswith(".avif"), "SDR screens: AVIF"
     assert chosen(hdr_browser, stack, sdr["page_url"]).endswith(".avif"), "SDR photo: AVIF"
