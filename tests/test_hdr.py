@@ -214,3 +214,53 @@ async def test_iphone_hdr_heic_keeps_its_gain_map_and_gets_ultrahdr_variants(
         data = path.read_bytes()
         for private in (b"Exif\0\0", b"CreateDate", b"Apple iOS", b"depthData", b"GPS"):
             assert private not in data, (path.name, private)
+
+
+@pytest.fixture
+async def http():
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("name", "content_type"), [
+    ("PXL_motion.jpg", "image/jpeg"), ("IMG_4242.HEIC", "image/heic")])
+async def test_served_hdr_files_carry_their_gain_map_and_no_metadata(http, stack, name,
+                                                                     content_type):
+    """Through the gateway, as a browser gets them: the original, the download and every
+    variant file of each size and format, once all are made."""
+    import asyncio
+
+    from tests.test_privacy import fetch
+
+    upload = (phone_ultrahdr(VIDEO) if content_type == "image/jpeg"
+              else photo("h01_pug_iphone13pro_hdr.heic").read_bytes())
+    async with http.post(f"{stack.url}/api/images",
+                         data=file_form(upload, name, content_type)) as response:
+        assert response.status == 201, await response.text()
+        image = await response.json()
+    original, served_type = await fetch(http, stack, image["original"]["url"])
+    download, _ = await fetch(http, stack, image["download_url"])
+    assert served_type == content_type and download == original
+    if content_type == "image/jpeg":
+        assert ultrahdr_boost(original) == pytest.approx(MAX_BOOST, rel=0.01)
+    else:
+        assert b'HDRGainMapHeadroom="' in original
+    for _ in range(600):
+        async with http.get(f"{stack.url}/api/images/{image['token']}") as response:
+            now = await response.json()
+        if all(len(v["formats"]) == 3 for v in now["variants"].values()):
+            break
+        await asyncio.sleep(0.2)
+    files = {f"{kind}.{fmt}": entry["url"] for kind, v in now["variants"].items()
+             for fmt, entry in v["formats"].items()}
+    assert len(files) == 15, sorted(files)
+    for what, data in (("original", original),
+                       *[(n, (await fetch(http, stack, u))[0]) for n, u in files.items()]):
+        no_private_metadata(data, what)
+        for private in (b"CreateDate", b"Apple iOS", b"depthData", b"GPSLatitude"):
+            assert private not in data, (what, private)
+        if what.endswith(".jpeg") and what.split(".")[0] in ("monstrous", "wide", "huge"):
+            assert ultrahdr_boost(data) is not None, what
