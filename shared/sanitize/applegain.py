@@ -30,6 +30,10 @@ MAX_HEADROOM = 16.0  # 4 stops; Apple's formula gives at most 2^3 = 8
 _VERSION = re.compile(rb"HDRGainMapVersion(?:>|=\")\s*(\d{1,9})")
 _HEADROOM = re.compile(rb"HDRGainMapHeadroom(?:>|=\")\s*([0-9.]{1,20})")
 MAX_XMP_BYTES = 64 * 1024
+# What Pillow raises for a broken EXIF (its warnings too, where warnings are errors, as in the
+# tests; shared.imaging.PILLOW_DAMAGE, which this package cannot import).
+EXIF_DAMAGE = (ValueError, struct.error, SyntaxError, OSError, TypeError, KeyError, IndexError,
+               EOFError, ZeroDivisionError, RuntimeError, UserWarning)
 
 
 def gain_map_item(layout: Layout) -> int | None:
@@ -55,7 +59,7 @@ def describing_xmp(layout: Layout, item_id: int) -> int | None:
 def replacement(layout: Layout, fp: BinaryIO) -> tuple[int, bytes] | None:
     """(XMP item id, its new content) for a HEIC with an Apple gain map whose headroom is
     known; None otherwise (the XMP item then goes with the other metadata, as before)."""
-    from shared.sanitize.isobmff import METADATA_ITEMS, item_bytes
+    from shared.sanitize.isobmff import item_bytes
 
     gain_map = gain_map_item(layout)
     xmp_id = describing_xmp(layout, gain_map) if gain_map is not None else None
@@ -70,8 +74,7 @@ def replacement(layout: Layout, fp: BinaryIO) -> tuple[int, bytes] | None:
         return None
     headroom = _float(_HEADROOM.search(xmp))
     if headroom is None:
-        exif = next((i for i in layout.items.values() if i.type == b"Exif"
-                     and i.type in METADATA_ITEMS), None)
+        exif = next((i for i in layout.items.values() if i.type == b"Exif"), None)
         if exif is not None:
             headroom = maker_note_headroom(item_bytes(layout, exif, fp, MAX_XMP_BYTES))
     if headroom is None or not 1.0 < headroom <= MAX_HEADROOM:
@@ -122,7 +125,7 @@ def maker_note_headroom(exif_item: bytes) -> float | None:
         exif = Image.Exif()
         exif.load(exif_item[start:])
         note = exif.get_ifd(0x8769).get(0x927C)
-    except (ValueError, struct.error, SyntaxError, OSError, TypeError, KeyError):
+    except EXIF_DAMAGE:  # an unreadable EXIF: no headroom, the gain map's XMP goes
         return None
     if not isinstance(note, bytes):
         return None

@@ -2,7 +2,8 @@
 
 EXIF and XMP are items of their own in a HEIF file (types ``Exif`` and ``mime``), listed in
 ``iinf``, located by ``iloc``, linked to the picture by ``iref`` (``cdsc``). The rewrite
-removes their entries from those boxes (and their property associations) and writes the rest
+removes their entries, and those of every item that is not a picture (an unknown item type
+can carry anything), from those boxes (and their property associations) and writes the rest
 of ``meta`` as it was; the bytes saved become a ``free`` box right after it, so every box
 after ``meta`` stays where it was and no offset in ``iloc`` needs to change. In ``mdat`` and
 ``idat`` only bytes that a kept item points at are copied: everything else (the EXIF and XMP
@@ -19,7 +20,7 @@ import struct
 
 from shared.sanitize import applegain, sequence
 from shared.sanitize.errors import damaged
-from shared.sanitize.isobmff import METADATA_ITEMS, Layout, read_boxes, walk
+from shared.sanitize.isobmff import PICTURE_ITEMS, Layout, read_boxes, walk
 from shared.sanitize.reader import CHUNK, FrameCheck, Reader, Sink, write
 
 
@@ -28,7 +29,7 @@ def rewrite(src: Reader, out: Sink, _: int, check_size: FrameCheck | None) -> No
     layout = walk(fp, check_size)
     if out is None:
         return
-    dropped = {i for i, item in layout.items.items() if item.type in METADATA_ITEMS}
+    dropped = {i for i, item in layout.items.items() if item.type not in PICTURE_ITEMS}
     # An iPhone gain map's XMP item stays, holding only its version and headroom.
     patches: dict[int, bytes] = {}  # file offset (construction 0) or idat offset -> bytes
     idat_patches: dict[int, bytes] = {}

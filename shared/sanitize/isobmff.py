@@ -40,6 +40,10 @@ HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b
 GENERIC_BRANDS = frozenset({b"mif1", b"msf1"})  # "some HEIF": the primary item's coding decides
 CODINGS = {b"av01": "AVIF", b"hvc1": "HEIC"}
 METADATA_ITEMS = frozenset({b"Exif", b"mime", b"uri "})  # EXIF, XMP (a mime item) and links
+# Items that are pictures (coded, derived, or a gain map's tone map): what the rewrite keeps.
+# Any other item type is dropped like metadata: an unknown item can carry anything.
+PICTURE_ITEMS = frozenset({b"hvc1", b"av01", b"grid", b"iden", b"iovl", b"tmap", b"jpeg",
+                           b"avc1", b"vvc1", b"j2k1", b"unci"})
 
 
 def brands(head: bytes) -> frozenset[bytes]:

@@ -84,3 +84,65 @@ def test_mutated_hdr_photos_and_sequences_are_stored_or_refused_cleanly(tmp_path
     assert outcomes.get("hdr", 0) > 30 and outcomes.get("stored", 0) > 30, outcomes
     assert outcomes.get(415, 0) > 50, outcomes
     print(outcomes)  # shown with -s: how the mutants fared
+
+
+def test_mutated_iphone_heic_metadata_is_rewritten_or_refused_cleanly(tmp_path):
+    """The iPhone gain-map path (``shared.sanitize.applegain``): changes aimed at the HEIC's
+    meta box and at its EXIF (maker notes) and XMP items, through the rewrite alone (a 12 MP
+    decode per mutant would make this minutes). Whatever comes out: a 415/422, or a file that
+    rewrites to itself, whose kept gain-map XMP item holds the packet Kitteh writes and
+    nothing else. Where the change hit the EXIF or XMP items' bytes, none of what they
+    held is left; a change to the item tables can make a picture item's extent cover them,
+    which no rewrite can tell from coded data (as in ``tests/hostile/test_fuzz.py``, the
+    planted-data check is for what stayed where it was planted)."""
+    import io
+    import re
+
+    from shared.formats import BY_NAME
+    from shared.sanitize import applegain
+    from shared.sanitize.isobmff import item_bytes, walk
+
+    upload = photo("h01_pug_iphone13pro_hdr.heic").read_bytes()
+    layout = walk(io.BytesIO(upload), None)
+    targets = [(layout.meta.start, layout.meta.end)] + [
+        (offset, offset + length) for item in layout.items.values()
+        if item.type in (b"Exif", b"mime") for offset, length in item.extents]
+    rng = random.Random(21)
+    outcomes: dict[object, int] = {}
+    for _ in range(MUTANTS // 2):
+        start, end = rng.choice(targets)
+        in_tables = start == layout.meta.start
+        changed = mutate(upload[start:end], rng)
+        if not in_tables:  # an item's bytes: changed in place, every offset after stays
+            changed = changed[:end - start].ljust(end - start, b"\0")
+        mutant = data = upload[:start] + changed + upload[end:]
+        source, target, again = tmp_path / "in", tmp_path / "out", tmp_path / "again"
+        source.write_bytes(data)
+        try:
+            sanitize(source, target, BY_NAME["HEIC"], 1)
+        except KittehError as error:
+            assert error.status in (415, 422), error
+            outcomes[error.status] = outcomes.get(error.status, 0) + 1
+            continue
+        cleaned = target.read_bytes()
+        sanitize(target, again, BY_NAME["HEIC"], 1)
+        assert again.read_bytes() == cleaned
+        kept = walk(io.BytesIO(cleaned), None)
+        assert {i.type for i in kept.items.values()} <= {b"hvc1", b"grid", b"mime"}
+        for item in kept.items.values():
+            if item.type == b"mime":
+                packet = item_bytes(kept, item, io.BytesIO(cleaned), 1 << 16).rstrip(b" ")
+                numbers = re.search(rb'Version="(\d+)" HDRGainMap:HDRGainMapHeadroom="([0-9.]+)"',
+                                    packet)
+                assert numbers, packet
+                assert packet == applegain.xmp_packet(int(numbers.group(1)),
+                                                      float(numbers.group(2))), packet
+        if not in_tables:
+            planted = [s for s in (b"Apple iOS", b"CreateDate", b"depthData")
+                       if 0 < mutant.count(s) <= upload.count(s)]
+            assert not [s for s in planted if s in cleaned], planted
+        kept = b"HDRGainMapHeadroom" in cleaned
+        outcomes["headroom kept" if kept else "stored"] = outcomes.get(
+            "headroom kept" if kept else "stored", 0) + 1
+    print(outcomes)  # shown with -s
+    assert outcomes.get("headroom kept", 0) > 50 and outcomes.get(415, 0) > 20, outcomes
