@@ -20,6 +20,8 @@ photo's max content boost, the SDR twin's as plain JPEG; a failed check makes th
 from __future__ import annotations
 
 import argparse
+import io
+import math
 import random
 import sys
 import tempfile
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyvips
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
 from bench.common import median, pin_one_core, ratio, say, table
 from services.resize.engine import PillowEngine, Rendering
@@ -68,6 +70,16 @@ def run(engine: PillowEngine, path: Path, fmt: str = "JPEG") -> tuple[float, Ren
     started = time.process_time()  # every thread of this process: libvips' too
     rendering = engine.render_all(path, BY_NAME[fmt], specs, thumbhash=True)
     return time.process_time() - started, rendering
+
+
+def psnr(full: Image.Image, data: bytes) -> float:
+    """PSNR of a JPEG's first picture against ``full`` resized to its size by Lanczos."""
+    with Image.open(io.BytesIO(data)) as img:
+        got = img.convert("RGB")
+    reference = full.resize(got.size, Image.Resampling.LANCZOS)
+    stat = ImageStat.Stat(ImageChops.difference(reference, got))
+    mse = sum(stat.sum2) / (got.width * got.height * 3)
+    return 99.0 if mse == 0 else 10 * math.log10(255 ** 2 / mse)
 
 
 def check(rendering: Rendering, hdr: bool) -> list[str]:
@@ -115,10 +127,14 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, rendering = method()
                 times[name].append(seconds)
                 problems += [f"{name}: {p}" for p in check(rendering, hdr)]
-        hdr_sizes = {v.kind: len(v.data) for v in run(PillowEngine(), hdr_photo)[1].variants
+        hdr_files = {v.kind: v.data for v in run(PillowEngine(), hdr_photo)[1].variants
                      if v.format == BASE}
-        sdr_sizes = {v.kind: len(v.data) for v in run(PillowEngine(), sdr_photo)[1].variants
+        sdr_files = {v.kind: v.data for v in run(PillowEngine(), sdr_photo)[1].variants
                      if v.format == BASE}
+        with Image.open(sdr_photo) as img:  # full decode, one Lanczos resize: no JPEG loss
+            full = img.convert("RGB")
+        quality = {kind: (psnr(full, hdr_files[kind]), psnr(full, sdr_files[kind]))
+                   for kind in hdr_files}
     medians = {name: median(values) for name, values in times.items()}
     sdr = medians["same photo, no gain map"]
     before = medians["same photo, engine before HDR (hdr=False)"]
@@ -126,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
           ["method", "median s", "min s", "vs JPEG no gain map", "vs JPEG before HDR"],
           [[name, m, min(times[name]), ratio(m, sdr), ratio(m, before)]
            for name, m in medians.items()])
-    table("JPEG variant bytes: Ultra HDR against the same picture without gain map",
-          ["size", "HDR bytes", "SDR bytes", "ratio"],
-          [[kind, hdr_sizes[kind], sdr_sizes[kind], ratio(hdr_sizes[kind], sdr_sizes[kind])]
-           for kind in hdr_sizes])
+    table("JPEG variants: Ultra HDR (libvips) against the same picture without gain map "
+          "(Pillow); PSNR of the base picture against a full-decode Lanczos reference",
+          ["size", "HDR bytes", "SDR bytes", "ratio", "HDR PSNR dB", "SDR PSNR dB"],
+          [[kind, len(hdr_files[kind]), len(sdr_files[kind]),
+            ratio(len(hdr_files[kind]), len(sdr_files[kind])), *quality[kind]]
+           for kind in hdr_files])
     hdr_ratio = medians["HDR photo (Ultra HDR JPEG variants)"] / sdr
     heic_ratio = (medians["iPhone HDR HEIC (Ultra HDR JPEG variants)"]
                   / medians["same HEIC, SDR variants (hdr=False)"])
