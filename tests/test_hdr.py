@@ -264,3 +264,22 @@ async def test_served_hdr_files_carry_their_gain_map_and_no_metadata(http, stack
             assert private not in data, (what, private)
         if what.endswith(".jpeg") and what.split(".")[0] in ("monstrous", "wide", "huge"):
             assert ultrahdr_boost(data) is not None, what
+
+
+@pytest.mark.parametrize("damage", ["cut-short", "scan-zeroed"])
+async def test_broken_gain_map_is_dropped_and_the_photo_kept_as_sdr(upload_client, db,
+                                                                  storage_dir, damage):
+    """A gain map cut short (the MPF index says more bytes than the file has) or whose scan
+    is zeros up to its end marker: the photo is an SDR JPEG as well, and is stored as one."""
+    primary, gain = split_ultrahdr(phone_ultrahdr())
+    half = len(gain) // 2
+    upload = primary + (gain[:half] if damage == "cut-short" else
+                        gain[:half] + bytes(len(gain) - half))
+    response = await upload_client.post("/api/images", data=file_form(upload, "cut.jpg"))
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    await wait_ready(db, body["token"], 60)
+    original = (storage_dir / body["original"]["url"].removeprefix("/i/")).read_bytes()
+    assert b"MPF\0" not in original and ultrahdr_boost(original) is None
+    no_private_metadata(original, "original")
+    assert not await db.fetchval("SELECT gain_map FROM images WHERE token = $1", body["token"])

@@ -27,6 +27,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from shared.errors import KittehError
 from shared.sanitize import jpeg
 from shared.sanitize.errors import damaged
 from shared.sanitize.limits import MAX_PARTS_BEFORE_IMAGE
@@ -182,8 +183,8 @@ def _gain_map(data: bytes, primary_iso: bool) -> GainMap | None:
             kept += jpeg.segment(_APP2, iso)
         picture = io.BytesIO()
         jpeg.rewrite_primary(Reader(io.BytesIO(data)), picture, 1, kept)
-    except (ValueError, struct.error, ET.ParseError, OSError):
-        return None  # includes shared.sanitize's damage errors: dropped, SDR stays
+    except (KittehError, ValueError, struct.error, ET.ParseError, OSError):
+        return None  # a damaged or abusive gain map (the JPEG walk's 415/422): dropped
     return GainMap(picture.getvalue(), bool(numbers), primary_iso and iso is not None)
 
 
