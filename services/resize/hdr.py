@@ -43,6 +43,14 @@ KEEP = pyvips.enums.ForeignKeep.ICC | pyvips.enums.ForeignKeep.GAINMAP
 NOT_HDR = (pyvips.Error, ValueError, NotImplementedError, OSError, KeyError, RuntimeError)
 
 
+def configure_vips() -> None:
+    """libvips as the service uses Pillow: one thread per render (the service's workers are
+    the parallelism, and background work must leave cores to uploads) and no operation cache
+    (it would keep recent pictures and their decoded pixels alive between jobs)."""
+    pyvips.concurrency_set(1)
+    pyvips.cache_set_max(0)
+
+
 def hdr_specs(source: Source, fmt_name: str, specs: Sequence[VariantSpec]) -> list[VariantSpec]:
     """The variants to make as Ultra HDR: the JPEG ones of a JPEG original with a gain map
     (the rewrite keeps MPF only for one, so the header says), or of an iPhone HEIC whose
