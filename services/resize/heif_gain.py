@@ -1,8 +1,9 @@
 """An iPhone HEIC's gain map as an Ultra HDR one, for its JPEG variants (issue 19).
 
 Apple's gain map (``shared.sanitize.applegain``) and Ultra HDR's say the same thing in two
-encodings. Apple: a pixel's HDR value is its SDR value × (1 + (headroom − 1) × g), g being the
-gain map's sample with the sRGB transfer curve undone. Ultra HDR (``hdrgm``, gamma 1, no
+encodings. Apple ("Applying Apple HDR effect to your photos"): a pixel's HDR value is its SDR
+value × (1 + (headroom − 1) × g), g being the gain map's sample with the Rec. 709 transfer
+function undone (the map is linear data stored with that curve). Ultra HDR (``hdrgm``, gamma 1, no
 offsets, minimum boost 1, maximum boost = headroom): log2(boost) = u × log2(headroom), u the
 sample / 255. So each 8-bit Apple sample maps to one Ultra HDR sample: a 256-entry table, no
 decode of anything but the gain map. The picture and the converted gain map are handed to
@@ -34,7 +35,7 @@ def ultrahdr_table(headroom: float) -> list[int]:
     out = []
     for sample in range(256):
         value = sample / 255
-        linear = value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+        linear = value / 4.5 if value < 0.081 else ((value + 0.099) / 1.099) ** (1 / 0.45)
         boost = 1 + (headroom - 1) * linear
         out.append(round(255 * math.log2(boost) / math.log2(headroom)))
     return out
