@@ -89,8 +89,8 @@ FORMATS: tuple[Format, ...] = (
     # AVIF and HEIC are ISOBMFF containers told apart by their ftyp brands. Browsers show
     # AVIF, but its variants are JPEG like HEIC's: one encoder path for photos, and the
     # output formats beside the base one are the delivery side's choice.
-    Format("AVIF", "AVIF", "image/avif", ("avif",), is_avif, heif.rewrite, ("AVIF",), True,
-           "JPEG", isolated_decode=True),
+    Format("AVIF", "AVIF", "image/avif", ("avif",), is_avif, heif.rewrite, ("AVIF",),
+           True, "JPEG", animated_variant="WEBP", isolated_decode=True),
     Format("HEIC", "HEIC", "image/heic", ("heic", "heif", "hif"), is_heic, heif.rewrite,
            ("HEIF",), False, "JPEG", aliases=("image/heif", "image/heic-sequence"),
            isolated_decode=True, pillow_plugin=_register_pi_heif),

@@ -65,6 +65,7 @@ class ImageRecord:
     expires_at: datetime | None = None  # gone from every read after this moment
     duration: float | None = None  # seconds: videos only
     renditions: tuple[RenditionRecord, ...] = ()  # best first
+    gain_map: bool = False  # an HDR photo: its JPEG files are Ultra HDR (issue 19)
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ImageRecord:
@@ -88,6 +89,7 @@ class ImageRecord:
                 (RenditionRecord(r["name"], r["width"], r["height"], r["state"], r["bytes"])
                  for r in row.get("renditions") or ()),
                 key=lambda r: BEST_FIRST.index(r.name))),
+            gain_map=row["gain_map"],
         )
 
     @property

@@ -62,6 +62,7 @@ class ImageInfo:
     frames: int
     orientation: int
     stored_size: tuple[int, int]  # width, height as stored (before orientation)
+    gain_map: bool = False  # the cleaned file keeps an HDR gain map (shared.sanitize.gainmap)
 
 
 def sniff_format(path: Path) -> Format:
@@ -87,7 +88,8 @@ def inspect_header(path: Path, limits: Limits) -> ImageInfo:
             layout = walk(src, None)
         fmt = BY_NAME[layout.coding]  # generic HEIF brands are named by the coding
         check_dimensions(layout.width, layout.height, limits)
-        return ImageInfo(fmt, layout.width, layout.height, 1, 1, (0, 0))
+        check_frames(layout.frames, layout.width, layout.height, limits)  # animated AVIF
+        return ImageInfo(fmt, layout.width, layout.height, layout.frames, 1, (0, 0))
     with pillow_errors(limits), Image.open(path, formats=[fmt.pillow_name]) as img:
         if img.format not in fmt.pillow_names:
             raise UnsupportedImage(NOT_AN_IMAGE)
@@ -95,16 +97,20 @@ def inspect_header(path: Path, limits: Limits) -> ImageInfo:
         check_dimensions(width, height, limits)
         if fmt.name in ("PNG", "WEBP", "AVIF"):
             frames = getattr(img, "n_frames", 1)  # PNG: acTL; WebP: the demuxer
-        if frames > limits.max_frames:
-            raise ImageOverLimits(
-                f"This animation has {frames:,} frames: the limit is {limits.max_frames:,}.")
-        if frames * width * height > MAX_ANIMATION_PIXELS:
-            raise ImageOverLimits(
-                f"This animation is {frames:,} frames of {width:,}×{height:,} pixels: at most "
-                f"{MAX_ANIMATION_PIXELS // 1_000_000:,} megapixels of frames in all.")
+        check_frames(frames, width, height, limits)
         orientation = orientation_of(img)
         shown = (height, width) if orientation in SWAPS_AXES else (width, height)
         return ImageInfo(fmt, *shown, frames, orientation, (width, height))
+
+
+def check_frames(frames: int, width: int, height: int, limits: Limits) -> None:
+    if frames > limits.max_frames:
+        raise ImageOverLimits(
+            f"This animation has {frames:,} frames: the limit is {limits.max_frames:,}.")
+    if frames * width * height > MAX_ANIMATION_PIXELS:
+        raise ImageOverLimits(
+            f"This animation is {frames:,} frames of {width:,}×{height:,} pixels: at most "
+            f"{MAX_ANIMATION_PIXELS // 1_000_000:,} megapixels of frames in all.")
 
 
 def check_dimensions(width: int, height: int, limits: Limits) -> None:
@@ -149,9 +155,11 @@ def _check_decodes_isolated(path: Path, info: ImageInfo, limits: Limits) -> Imag
     width, height = decoded.size
     orientation = decoded.orientation if info.format.name != "HEIC" else 1
     shown = (height, width) if orientation in SWAPS_AXES else (width, height)
-    if shown != (info.width, info.height):  # the decoder disagrees with the boxes
+    # The decoder must agree with the boxes. Frames only for an animated AVIF: pi-heif counts
+    # a HEIC's top-level images as frames (a stereo pair, tiles not marked hidden).
+    if shown != (info.width, info.height) or (info.frames > 1 and decoded.frames != info.frames):
         raise UnsupportedImage(DAMAGED)
-    return ImageInfo(info.format, *shown, 1, orientation, decoded.size)
+    return ImageInfo(info.format, *shown, info.frames, orientation, decoded.size)
 
 
 @contextmanager

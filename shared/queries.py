@@ -11,6 +11,7 @@ Db = asyncpg.Connection | asyncpg.Pool
 IMAGE_COLUMNS = """
     i.id, i.token, i.name, i.storage_key, i.filename, i.content_type, i.width, i.height,
     i.bytes, i.frames, i.created_at, i.key_id, i.visibility, i.expires_at, i.thumbhash,
+    i.gain_map,
     (SELECT json_agg(json_build_object('kind', v.kind, 'format', v.format, 'width', v.width,
                                        'height', v.height, 'state', v.state, 'bytes', v.bytes))
        FROM variants v WHERE v.image_id = i.id) AS variants,

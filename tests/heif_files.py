@@ -38,11 +38,19 @@ def heic_bytes(img: Image.Image, quality: int = 60) -> bytes:
 
 
 def with_rotation(clean_heic: bytes, quarter_turns: int) -> bytes:
-    """A HEIC whose primary item gains an ``irot`` (counter-clockwise quarter turns).
+    """A HEIC whose primary item gains an ``irot`` (counter-clockwise quarter turns)."""
+    import struct
+
+    return with_properties(clean_heic, [struct.pack(">I4sB", 9, b"irot", quarter_turns & 3)])
+
+
+def with_properties(clean_heic: bytes, properties: list[bytes]) -> bytes:
+    """A HEIC whose primary item gains ``properties`` (whole boxes: ``irot``, ``imir``,
+    ``clap``...), associated in that order, each marked essential.
 
     Made from a file Kitteh already rewrote: removing its EXIF and XMP left a ``free`` box
-    right after ``meta``, so meta can grow by the 10 bytes this needs (the property, and
-    its association) while every offset after it stays right."""
+    right after ``meta``, so meta can grow by what this needs (the properties, and their
+    associations) while every offset after it stays right."""
     import struct
 
     from shared.sanitize.isobmff import read_boxes, walk
@@ -57,29 +65,33 @@ def with_rotation(clean_heic: bytes, quarter_turns: int) -> bytes:
     ipco, ipma = inner[b"ipco"], inner[b"ipma"]
     assert ipma.start > ipco.start and not layout.ipma_version_flags[3] & 1
     at = meta.start  # layout offsets are relative to meta's bytes
+    added = b"".join(properties)
+    grow = len(added) + len(properties)
 
-    # the association (ipma comes after ipco, so it is edited first)
+    # the associations (ipma comes after ipco, so it is edited first)
     entry_width = 2 if layout.ipma_version_flags[0] < 1 else 4
     pos = at + ipma.body + 8
     while int.from_bytes(data[pos:pos + entry_width], "big") != layout.primary:
         pos += entry_width + 1 + data[pos + entry_width]
     count_at = pos + entry_width
-    data[count_at] += 1
-    data.insert(count_at + 1 + data[count_at] - 1, 0x80 | (len(layout.properties) + 1))
-    # the property, at the end of ipco
-    irot = struct.pack(">I4sB", 9, b"irot", quarter_turns & 3)
-    data[at + ipco.end:at + ipco.end] = irot
-    for box, grow in ((ipma, 1), (ipco, 9), (iprp, 10), (meta, 10)):
+    end_of_entry = count_at + 1 + data[count_at]
+    data[count_at] += len(properties)
+    data[end_of_entry:end_of_entry] = bytes(
+        0x80 | (len(layout.properties) + 1 + i) for i in range(len(properties)))
+    # the properties, at the end of ipco
+    data[at + ipco.end:at + ipco.end] = added
+    for box, size_grow in ((ipma, len(properties)), (ipco, len(added)), (iprp, grow),
+                           (meta, grow)):
         start = at + box.start if box is not meta else meta.start
         if box is ipma:
-            start += 9  # moved by the property inserted before it
+            start += len(added)  # moved by the properties inserted before it
         size = struct.unpack(">I", data[start:start + 4])[0]
-        data[start:start + 4] = struct.pack(">I", size + grow)
-    free = meta.end + 10
+        data[start:start + 4] = struct.pack(">I", size + size_grow)
+    free = meta.end + grow
     size = struct.unpack(">I", data[free:free + 4])[0]
-    assert size - 10 >= 8
-    del data[free + 8:free + 18]
-    data[free:free + 4] = struct.pack(">I", size - 10)
+    assert size - grow >= 8
+    del data[free + 8:free + 8 + grow]
+    data[free:free + 4] = struct.pack(">I", size - grow)
     return bytes(data)
 
 

@@ -52,6 +52,12 @@ def sources(image: ImageRecord, urls: Urls,
     """``<source>``s of ``<picture>``, best format first: one per modern format that has at
     least one file ready among ``kinds``. Every file keeps its own immutable URL."""
     found = []
+    if image.gain_map and kinds is None:
+        # An HDR photo's JPEG files are Ultra HDR, its AVIF and WebP ones SDR (Pillow writes
+        # no gain map): a screen that shows HDR gets the JPEG, every other the smaller files.
+        # Not in grid tiles: 90 px of HDR is noise, and the tiles stay the smaller files.
+        found.append({"type": "image/jpeg", "media": "(dynamic-range: high)",
+                      "srcset": srcset(image, urls, kinds)})
     for variant_format in MODERN_FORMATS:
         ready = [v for v in image.modern if v.format == variant_format and v.state == "ready"
                  and (kinds is None or v.kind in kinds)]

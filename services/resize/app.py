@@ -9,6 +9,7 @@ from aiohttp import web
 from services.resize.config import SweepConfig
 from services.resize.engine import PillowEngine, ResizeEngine
 from services.resize.expiry import EXPIRY_INTERVAL, expire
+from services.resize.hdr import configure_vips
 from services.resize.keys import (
     BACKGROUND_WORKERS,
     CONFIG,
@@ -64,6 +65,7 @@ def create_app(config: ResizeConfig, engine: ResizeEngine | None = None,
     app[RECONCILE_SOON] = asyncio.Event()
     app[RENDITIONS_SOON] = asyncio.Event()
     configure_pillow(config.max_pixels)
+    configure_vips()
     app.on_shutdown.append(mark_stopping)
     # Cleanup runs in reverse: the loops stop first, then the executor, then the pool.
     app.cleanup_ctx.append(store_context(config.store, app[METRICS].measured))

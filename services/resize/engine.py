@@ -6,21 +6,26 @@ touching the handlers. Engines are plain blocking code: the service runs them in
 
 from __future__ import annotations
 
+import io
+import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import thash
 from PIL import Image, ImageFile
 
+from services.resize import hdr
 from services.resize.animation import render_animation
 from services.resize.colour import to_srgb
 from shared.encoding import WEBP_BASE, base_output, encode, output_for
 from shared.formats import STILL_KINDS, Format, animation_kept
 from shared.imaging import ORIENTATION_TAG, SWAPS_AXES
 from shared.variants import BASE, VariantSpec
+
+log = logging.getLogger("kitteh.resize")
 
 # ThumbHash takes at most 100 × 100 pixels but keeps only the lowest frequencies: from 48 px
 # the hash of a photo is the same (or nearly), in 5 ms instead of 20 ms of pure Python.
@@ -46,6 +51,9 @@ class Rendering:
     variants: list[RenderedVariant]
     thumbhash: bytes | None = None  # when asked for
     animated: bool = False  # more than one frame: the base format is the animated one's
+    # The largest variant's pixels (upright, sRGB), when asked: an HDR HEIC's Ultra HDR JPEGs
+    # are made from them rather than from a second decode (services.resize.hdr).
+    largest: Image.Image | None = None
 
 
 class ResizeEngine(Protocol):
@@ -100,6 +108,7 @@ class PillowEngine:
     # Image.save options over shared/encoding.py's, by output format name (for benchmarks).
     overrides: dict[str, dict] = field(default_factory=dict)
     max_animation_work: int = 100_000_000
+    hdr: bool = True  # gain-map photos: Ultra HDR JPEG variants (services.resize.hdr)
 
     def render(self, source: Source, fmt: Format,
                specs: Sequence[VariantSpec]) -> list[RenderedVariant]:
@@ -107,8 +116,11 @@ class PillowEngine:
 
     def render_all(self, source: Source, fmt: Format, specs: Sequence[VariantSpec],
                    thumbhash: bool = False, pause: Callable[[], None] | None = None,
-                   ) -> Rendering:
+                   keep_largest: bool = False) -> Rendering:
         pause = pause or (lambda: None)
+        gain_map_specs = hdr.hdr_specs(source, fmt.name, specs) if self.hdr else []
+        if gain_map_specs:
+            return self._with_gain_map(source, fmt, specs, gain_map_specs, thumbhash, pause)
         pause()
         started = time.perf_counter()
         with Image.open(source, formats=list(fmt.pillow_names)) as img:
@@ -150,6 +162,7 @@ class PillowEngine:
                     if transpose is not None:
                         current = current.transpose(transpose)
                     current = to_srgb(current, icc)
+                    largest_pixels = current if keep_largest else None
                 elif current.size != (spec.width, spec.height):
                     current = current.resize((spec.width, spec.height),
                                              Image.Resampling.LANCZOS)
@@ -159,7 +172,41 @@ class PillowEngine:
                 rendered.append(RenderedVariant(spec.kind, spec.width, spec.height, data,
                                                 spec.format, now - started))
                 started = now
-            return Rendering(rendered, thumbhash_of(current) if thumbhash else None, frames > 1)
+            return Rendering(rendered, thumbhash_of(current) if thumbhash else None, frames > 1,
+                             largest_pixels if keep_largest else None)
+
+    def _with_gain_map(self, source: Source, fmt: Format, specs: Sequence[VariantSpec],
+                       gain_map_specs: list[VariantSpec], thumbhash: bool,
+                       pause: Callable[[], None]) -> Rendering:
+        """The JPEG variants as Ultra HDR JPEGs (libvips), the others as for any photo: those
+        first, keeping their largest pixels for a HEIC (libheif has no shrink-on-load, so a
+        second decode would cost as much as all the rest)."""
+        sdr_engine = replace(self, hdr=False)
+        rest = [s for s in specs if s not in gain_map_specs]
+        made: dict[tuple[str, str], RenderedVariant] = {}
+        hashed = largest = None
+        if rest:
+            sdr = sdr_engine.render_all(source, fmt, rest, thumbhash, pause, keep_largest=True)
+            made.update({(v.kind, v.format): v for v in sdr.variants})
+            hashed, largest = sdr.thumbhash, sdr.largest
+            if largest is not None and largest.size != (gain_map_specs[0].width,
+                                                        gain_map_specs[0].height):
+                largest = None
+        if not isinstance(source, Path):
+            source.seek(0)
+        try:
+            made.update({(v.kind, v.format): v for v in hdr.render(
+                source, gain_map_specs, pause, fmt.name, largest)})
+        except hdr.NOT_HDR:  # a gain map libheif or libvips cannot read: SDR, as before
+            log.warning("gain map unreadable, variants stay SDR", exc_info=True)
+            if not isinstance(source, Path):
+                source.seek(0)
+            made.update({(v.kind, v.format): v for v in sdr_engine.render_all(
+                source, fmt, gain_map_specs, pause=pause).variants})
+        if thumbhash and not rest:  # from the smallest HDR variant's base picture
+            with Image.open(io.BytesIO(made[gain_map_specs[-1].kind, BASE].data)) as img:
+                hashed = thumbhash_of(img)
+        return Rendering([made[s.kind, s.format] for s in specs], hashed)
 
     def _animated(self, img: ImageFile.ImageFile, specs: Sequence[VariantSpec],
                   transpose: Image.Transpose | None, swap: bool,

@@ -134,6 +134,8 @@ async def _record(
                 existing = await image_by_sha256(conn, received.sha256)
                 assert existing is not None
                 return IngestResult(existing, created=False, delete_token=None)
+            if info.gain_map:  # HDR: the page offers its Ultra HDR JPEGs to HDR screens
+                await conn.execute("UPDATE images SET gain_map = true WHERE id = $1", image_id)
             # Every (size, format) pair, pending: resize makes the first three sizes before
             # the upload answers, and the rest in the background.
             specs = delivery_specs(info.width, info.height,

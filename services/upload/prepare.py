@@ -10,13 +10,15 @@ Blocking work, run in an executor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from services.upload.video import prepare_video
 from shared.config import Limits
 from shared.imaging import ImageInfo, check_decodes, inspect_header, sniff_format
 from shared.sanitize import sanitize
+from shared.sanitize.applegain import kept_headroom
+from shared.sanitize.gainmap import has_gain_map
 from shared.storage import Scratch
 
 
@@ -39,6 +41,10 @@ def prepare_image(upload: Path, scratch: Scratch, limits: Limits) -> PreparedIma
     try:
         size = sanitize(upload, target, info.format, info.orientation)
         info = check_decodes(target, info, limits)
+        if info.format.name in ("JPEG", "HEIC"):  # HDR: a gain map kept (issue 19)
+            found = has_gain_map if info.format.name == "JPEG" else kept_headroom
+            with target.open("rb") as cleaned:
+                info = replace(info, gain_map=bool(found(cleaned)))
     except BaseException:
         target.unlink(missing_ok=True)
         raise

@@ -2,7 +2,8 @@
 
 EXIF and XMP are items of their own in a HEIF file (types ``Exif`` and ``mime``), listed in
 ``iinf``, located by ``iloc``, linked to the picture by ``iref`` (``cdsc``). The rewrite
-removes their entries from those boxes (and their property associations) and writes the rest
+removes their entries, and those of every item that is not a picture (an unknown item type
+can carry anything), from those boxes (and their property associations) and writes the rest
 of ``meta`` as it was; the bytes saved become a ``free`` box right after it, so every box
 after ``meta`` stays where it was and no offset in ``iloc`` needs to change. In ``mdat`` and
 ``idat`` only bytes that a kept item points at are copied: everything else (the EXIF and XMP
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import struct
 
+from shared.sanitize import applegain, sequence
 from shared.sanitize.errors import damaged
-from shared.sanitize.isobmff import METADATA_ITEMS, Layout, read_boxes, walk
+from shared.sanitize.isobmff import PICTURE_ITEMS, Layout, read_boxes, walk
 from shared.sanitize.reader import CHUNK, FrameCheck, Reader, Sink, write
 
 
@@ -27,11 +29,27 @@ def rewrite(src: Reader, out: Sink, _: int, check_size: FrameCheck | None) -> No
     layout = walk(fp, check_size)
     if out is None:
         return
-    dropped = {i for i, item in layout.items.items() if item.type in METADATA_ITEMS}
+    dropped = {i for i, item in layout.items.items() if item.type not in PICTURE_ITEMS}
+    # An iPhone gain map's XMP item stays, holding only its version and headroom.
+    patches: dict[int, bytes] = {}  # file offset (construction 0) or idat offset -> bytes
+    idat_patches: dict[int, bytes] = {}
+    kept_xmp = applegain.replacement(layout, fp)
+    if kept_xmp is not None:
+        xmp_id, content = kept_xmp
+        dropped.discard(xmp_id)
+        item = layout.items[xmp_id]
+        (patches if item.construction == 0 else idat_patches)[item.extents[0][0]] = content
     kept_file = _ranges(layout, dropped, construction=0)
+    if layout.tracks is not None:  # an animated AVIF's frames
+        kept_file = sorted(kept_file + layout.tracks.samples)
+    # Metadata wins: a kept item or frame whose extent reaches into the EXIF or XMP (a
+    # crafted offset; the fuzz test found it) does not take those bytes along.
+    metadata = [r for i in dropped for r in _extents(layout.items[i])
+                if layout.items[i].construction == 0]
+    kept_file = _without(kept_file, sorted(metadata))
     for box in layout.top:
         if box.type == b"meta":
-            meta = _meta_without(layout, dropped)
+            meta = _meta_without(layout, dropped, idat_patches)
             spare = (box.end - box.start) - len(meta)
             if spare and spare < 8:
                 raise damaged("HEIF metadata that cannot be rewritten in place")
@@ -41,15 +59,17 @@ def rewrite(src: Reader, out: Sink, _: int, check_size: FrameCheck | None) -> No
         elif box.type == b"ftyp":
             fp.seek(box.start)
             write(out, fp.read(box.end - box.start))
+        elif box.type == b"moov" and layout.tracks is not None:
+            write(out, sequence.cleaned(layout.movie, layout.tracks))
         elif box.type == b"mdat":
             fp.seek(box.start)
             write(out, fp.read(box.body - box.start))
-            _copy_kept(fp, out, box.body, box.end, kept_file)
+            _copy_kept(fp, out, box.body, box.end, kept_file, patches)
         else:
             _free(out, box.end - box.start)
 
 
-def _meta_without(layout: Layout, dropped: set[int]) -> bytes:
+def _meta_without(layout: Layout, dropped: set[int], patches: dict[int, bytes]) -> bytes:
     d = layout.data
     kept_idat = _ranges(layout, dropped, construction=1)
     parts = [d[layout.meta.body - layout.meta.start:layout.meta.body - layout.meta.start + 4]]
@@ -74,6 +94,8 @@ def _meta_without(layout: Layout, dropped: set[int]) -> bytes:
             body = bytearray(len(raw) - (box.body - box.start))
             for start, end in kept_idat:
                 body[start:end] = d[box.body + start:box.body + end]
+            for start, content in patches.items():
+                body[start:start + len(content)] = content
             parts.append(raw[:box.body - box.start] + bytes(body))
         else:
             parts.append(raw)
@@ -119,7 +141,31 @@ def _ranges(layout: Layout, dropped: set[int], construction: int) -> list[tuple[
     return sorted(found)
 
 
-def _copy_kept(fp, out: Sink, start: int, end: int, kept: list[tuple[int, int]]) -> None:
+def _extents(item) -> list[tuple[int, int]]:
+    return [(offset, offset + length if length else 1 << 62) for offset, length in item.extents]
+
+
+def _without(kept: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sorted ranges ``kept`` with every range in ``holes`` cut out of them."""
+    if not holes:
+        return kept
+    out = []
+    for lo, hi in kept:
+        for hole_lo, hole_hi in holes:
+            if hole_hi <= lo or hole_lo >= hi:
+                continue
+            if hole_lo > lo:
+                out.append((lo, hole_lo))
+            lo = max(lo, hole_hi)
+            if lo >= hi:
+                break
+        if lo < hi:
+            out.append((lo, hi))
+    return out
+
+
+def _copy_kept(fp, out: Sink, start: int, end: int, kept: list[tuple[int, int]],
+               patches: dict[int, bytes]) -> None:
     """Bytes start..end of the file, zeros outside the kept ranges, a chunk at a time."""
     pos = start
     for lo, hi in kept:
@@ -130,13 +176,23 @@ def _copy_kept(fp, out: Sink, start: int, end: int, kept: list[tuple[int, int]])
         fp.seek(lo)
         remaining = hi - lo
         while remaining:
+            at = fp.tell()
             piece = fp.read(min(CHUNK, remaining))
             if not piece:
                 raise damaged("HEIF data ends early")
-            write(out, piece)
+            write(out, _overlay(piece, at, patches))
             remaining -= len(piece)
         pos = hi
     _zeros(out, end - pos)
+
+
+def _overlay(piece: bytes, at: int, patches: dict[int, bytes]) -> bytes:
+    """``piece`` (file bytes from ``at``) with the parts of ``patches`` that fall in it."""
+    for start, content in patches.items():
+        lo, hi = max(start, at), min(start + len(content), at + len(piece))
+        if lo < hi:
+            piece = piece[:lo - at] + content[lo - start:hi - start] + piece[hi - at:]
+    return piece
 
 
 def _zeros(out: Sink, count: int) -> None:

@@ -13,11 +13,14 @@ thousands of items, tiles or references, and image sizes beyond the limits, read
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import BinaryIO
 
 from shared.errors import UnsupportedImage
+from shared.sanitize import sequence
 from shared.sanitize.errors import damaged, too_many
 from shared.sanitize.reader import FrameCheck
 
@@ -37,6 +40,10 @@ HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b
 GENERIC_BRANDS = frozenset({b"mif1", b"msf1"})  # "some HEIF": the primary item's coding decides
 CODINGS = {b"av01": "AVIF", b"hvc1": "HEIC"}
 METADATA_ITEMS = frozenset({b"Exif", b"mime", b"uri "})  # EXIF, XMP (a mime item) and links
+# Items that are pictures (coded, derived, or a gain map's tone map): what the rewrite keeps.
+# Any other item type is dropped like metadata: an unknown item can carry anything.
+PICTURE_ITEMS = frozenset({b"hvc1", b"av01", b"grid", b"iden", b"iovl", b"tmap", b"jpeg",
+                           b"avc1", b"vvc1", b"j2k1", b"unci"})
 
 
 def brands(head: bytes) -> frozenset[bytes]:
@@ -97,8 +104,11 @@ class Layout:
     associations: dict[int, list[int]]  # item -> raw association entries (index | essential)
     properties: list[tuple[bytes, bytes]]  # (type, payload), 1-based in associations
     coding: str  # the registry name the primary item's coding means: "AVIF" or "HEIC"
-    width: int  # as displayed: irot applied
+    width: int  # as displayed: clap and irot applied
     height: int
+    frames: int = 1  # an animated AVIF's: the samples of its picture track
+    movie: bytes = b""  # its moov box, whole
+    tracks: sequence.Tracks | None = None
 
 
 def read_boxes(data: bytes, start: int, end: int, depth: int, limit: int,
@@ -175,9 +185,10 @@ def walk(fp: BinaryIO, check_size: FrameCheck | None) -> Layout:
     metas = [b for b in top if b.type == b"meta"]
     if len(metas) != 1:
         raise damaged("HEIF file without exactly one meta box")
-    if any(b.type == b"moov" for b in top):
-        raise UnsupportedImage("HEIF and AVIF image sequences (animations) are not accepted; "
-                               "a still HEIC or AVIF is.")
+    movies = [b for b in top if b.type == b"moov"]
+    if movies and (len(movies) > 1 or b"avis" not in _ftyp_brands(fp, top[0])):
+        raise UnsupportedImage("HEIC image sequences (animations) are not accepted; a still "
+                               "HEIC, and a still or animated AVIF, are.")
     meta = metas[0]
     if meta.end - meta.start > MAX_META_BYTES:
         raise too_many("bytes of HEIF metadata boxes", MAX_META_BYTES)
@@ -188,7 +199,17 @@ def walk(fp: BinaryIO, check_size: FrameCheck | None) -> Layout:
     parsed = _Parser(data, children)
     layout = parsed.layout(top, meta)
     _check_images(layout, fp, check_size)
+    if movies:  # an animated AVIF: its frames are a track (shared.sanitize.sequence)
+        layout.movie, layout.tracks = sequence.read(fp, movies[0].start, movies[0].end)
+        if check_size is not None:
+            check_size(0, layout.tracks.width, layout.tracks.height)
+        layout.frames = layout.tracks.frames
     return layout
+
+
+def _ftyp_brands(fp: BinaryIO, ftyp: Box) -> frozenset[bytes]:
+    fp.seek(ftyp.start)
+    return brands(fp.read(min(ftyp.end - ftyp.start, 1024)))
 
 
 class _Parser:
@@ -383,9 +404,7 @@ def _check_images(layout: Layout, fp: BinaryIO, check_size: FrameCheck | None) -
         if check_size is not None:
             check_size(0, width, height)
         if item.id == layout.primary:
-            rotation = _property(layout, item.id, b"irot")
-            turned = rotation is not None and rotation[:1] and rotation[0] & 1
-            layout.width, layout.height = (height, width) if turned else (width, height)
+            layout.width, layout.height = _displayed(layout, item.id, width, height)
     coding = primary.type
     if primary.type == b"grid":
         tiles = next((to for kind, source, to in layout.references
@@ -407,6 +426,46 @@ def _check_images(layout: Layout, fp: BinaryIO, check_size: FrameCheck | None) -
     if layout.width < 1 or layout.height < 1:
         raise damaged("HEIF image of no size")
     layout.coding = CODINGS[coding]
+
+
+def _displayed(layout: Layout, item_id: int, width: int, height: int) -> tuple[int, int]:
+    """The size a decoder shows: the transformative properties in their association order.
+    ``clap`` crops (HEVC codes even sizes, so an odd-sized photo, as iPhones write some, is
+    coded one pixel larger and cropped back); ``irot`` by a quarter turn swaps the sides;
+    ``imir`` changes neither."""
+    mask = 0x7FFF if layout.ipma_version_flags[3] & 1 else 0x7F
+    for entry in layout.associations.get(item_id, ()):
+        index = entry & mask
+        if not index:
+            continue
+        kind, payload = layout.properties[index - 1]
+        if kind == b"clap":
+            width, height = _clean_aperture(payload, width, height)
+        elif kind == b"irot" and payload[:1] and payload[0] & 1:
+            width, height = height, width
+    return width, height
+
+
+def _clean_aperture(payload: bytes, width: int, height: int) -> tuple[int, int]:
+    """A ``clap`` crop's size, rounded as libheif rounds it (its edges to the nearest pixel
+    around the offset centre, clamped to the image)."""
+    if len(payload) < 32:
+        raise damaged("HEIF clean aperture cut short")
+    w_n, w_d, h_n, h_d = struct.unpack(">IIII", payload[:16])
+    x_n, x_d, y_n, y_d = struct.unpack(">iIiI", payload[16:32])
+    if 0 in (w_d, h_d, x_d, y_d):
+        raise damaged("HEIF clean aperture divides by zero")
+    return (_aperture_side(Fraction(w_n, w_d), Fraction(x_n, x_d), width),
+            _aperture_side(Fraction(h_n, h_d), Fraction(y_n, y_d), height))
+
+
+def _aperture_side(side: Fraction, offset: Fraction, full: int) -> int:
+    centre = offset + Fraction(full - 1, 2)
+    first = max(0, math.floor(centre - (side - 1) / 2 + Fraction(1, 2)))
+    last = min(full - 1, math.floor(centre + (side - 1) / 2 + Fraction(1, 2)))
+    if last < first:
+        raise damaged("HEIF clean aperture outside the image")
+    return last - first + 1
 
 
 def _grid(layout: Layout, item: Item, fp: BinaryIO) -> tuple[int, int, int, int]:

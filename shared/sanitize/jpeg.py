@@ -16,27 +16,41 @@ from shared.sanitize.reader import FrameCheck, Reader, Sink, write
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _SOI, _EOI, _SOS, _APP0, _APP1, _APP2, _APP14, _COM = (
     0xD8, 0xD9, 0xDA, 0xE0, 0xE1, 0xE2, 0xEE, 0xFE)
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and restart markers carry no length
+STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and restart markers carry no length
 
 
 def rewrite(src: Reader, out: Sink, orientation: int, _: FrameCheck | None) -> None:
+    if out is not None:
+        # An HDR photo's gain map (a second JPEG after the first, shared.sanitize.gainmap)
+        # is kept with the metadata describing it; it builds on this module.
+        from shared.sanitize import gainmap
+
+        if gainmap.rewrite(src.file, out, orientation):
+            return
+        src.file.seek(0)
+    rewrite_primary(src, out, orientation)
+
+
+def rewrite_primary(src: Reader, out: Sink, orientation: int, extra: bytes = b"") -> None:
+    """The first picture, SOI to EOI, without metadata; ``extra`` (whole segments) is
+    written where the minimal EXIF goes, after SOI and JFIF."""
     if src.read(2) != b"\xff\xd8":
         raise damaged("no JPEG start marker")
     write(out, b"\xff\xd8")
-    exif = _segment(_APP1, orientation_exif(orientation)) if orientation != 1 else b""
+    exif = segment(_APP1, orientation_exif(orientation)) if orientation != 1 else b""
     scans = 0
     parts = Parts("JPEG segments")
     while True:
         if scans and not src.copy_until(_JPEG_MARKER, out, overlap=1):
             raise damaged("JPEG data ends before its end marker")
-        marker = _jpeg_marker(src)
+        marker = read_marker(src)
         if marker == _EOI:
             if not scans:
                 raise damaged("JPEG without image data")
             write(out, b"\xff\xd9")  # and nothing after it: appended files stay behind
             return
         parts.add(marker == _SOS)
-        if marker in _STANDALONE:
+        if marker in STANDALONE:
             write(out, bytes((0xFF, marker)))
             continue
         if marker == _SOI:
@@ -47,10 +61,11 @@ def rewrite(src: Reader, out: Sink, orientation: int, _: FrameCheck | None) -> N
         kept = _jpeg_kept_payload(marker, src.read(length - 2))
         if kept is None:
             continue
-        if exif and marker != _APP0:  # the minimal EXIF goes right after SOI and JFIF
+        if marker != _APP0 and (exif or extra):  # right after SOI and JFIF
             write(out, exif)
-            exif = b""
-        write(out, _segment(marker, kept))
+            write(out, extra)  # on its own: gainmap's counting sink knows it by identity
+            exif = extra = b""
+        write(out, segment(marker, kept))
         if marker == _SOS:
             scans += 1
             if scans > MAX_JPEG_SCANS:
@@ -58,7 +73,7 @@ def rewrite(src: Reader, out: Sink, orientation: int, _: FrameCheck | None) -> N
                     f"This JPEG has more than {MAX_JPEG_SCANS} progressive scans.")
 
 
-def _jpeg_marker(src: Reader) -> int:
+def read_marker(src: Reader) -> int:
     if src.read(1) != b"\xff":
         raise damaged("JPEG segment boundary expected")
     marker = src.read(1)[0]
@@ -83,5 +98,5 @@ def _jpeg_kept_payload(marker: int, payload: bytes) -> bytes | None:
     return payload  # tables, frame and scan headers, restart interval
 
 
-def _segment(marker: int, payload: bytes) -> bytes:
+def segment(marker: int, payload: bytes) -> bytes:
     return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
