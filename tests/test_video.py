@@ -127,8 +127,9 @@ async def test_animation_gets_an_mp4_smaller_than_its_animated_webp(upload_clien
 
 
 @pytest.mark.parametrize(("fmt", "content_type"), [("PNG", "image/apng"),
-                                                   ("WEBP", "image/webp")])
-async def test_apng_and_animated_webp_get_their_mp4_too(upload_client, db, storage_dir, fmt,
+                                                   ("WEBP", "image/webp"),
+                                                   ("AVIF", "image/avif")])
+async def test_apng_animated_webp_and_avif_get_their_mp4_too(upload_client, db, storage_dir, fmt,
                                                         content_type):
     frames = [Image.new("RGBA", (120, 90), (0, 0, 0, 0)) for _ in range(12)]
     for i, frame in enumerate(frames):
