@@ -53,6 +53,18 @@ def test_every_image_is_built_here_and_small(deployment):
     assert len(bases) == 1
 
 
+def test_the_database_was_made_from_the_postgres_settings_in_utf8(deployment):
+    """The db image's entrypoint ran initdb with .env's user and database, as a non-root
+    user, in UTF-8 (what the official image did)."""
+    query = ("SELECT current_user, current_database(), pg_encoding_to_char(encoding) "
+             "FROM pg_database WHERE datname = current_database()")
+    result = deployment.compose.run("exec", "-T", "db", "psql", "-U", "kitteh", "-d", "kitteh",
+                                    "-tA", "-c", query, timeout=60)
+    assert result.stdout.strip() == "kitteh|kitteh|UTF8"
+    user = deployment.compose.run("exec", "-T", "db", "id", "-u", timeout=60).stdout.strip()
+    assert user == "999"
+
+
 def test_upload_page_variants_and_download_through_the_gateway(deployment):
     port = deployment.port
     original = photo("j11_cups_gps.jpg")
