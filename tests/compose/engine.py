@@ -105,6 +105,10 @@ class Podman:
         return f"unix://{self.socket}"
 
     def start(self) -> None:
+        if os.geteuid() != 0:
+            # Rootless podman needs subordinate ids, slirp4netns and fuse-overlayfs set up
+            # for the user, which a test should not do to someone's account.
+            raise RuntimeError("the compose test runs podman as root (as CI does)")
         install_packages()
         self.root.mkdir(parents=True, exist_ok=True)
         for name, text in (("containers.conf", CONTAINERS_CONF), ("storage.conf", STORAGE_CONF),
