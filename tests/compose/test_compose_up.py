@@ -39,6 +39,11 @@ def test_every_image_is_built_here_and_small(deployment):
     deployment.notes.append("docker compose images (bytes): " + json.dumps(sizes))
     deployment.notes.append(deployment.engine.podman(
         "images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}").stdout.strip())
+    for service in ("upload", "gateway", "db"):  # what each layer weighs
+        history = deployment.engine.podman("history", "--format", "{{.Size}}\t{{.CreatedBy}}",
+                                           f"kitteh-{service}").stdout
+        deployment.notes.append(f"kitteh-{service} layers:\n" + "\n".join(
+            line[:100] for line in history.splitlines()))
     assert set(sizes) == set(SIZE_LIMITS)
     for service, limit in SIZE_LIMITS.items():
         assert sizes[service] <= limit, f"{service}: {sizes[service] / MB:.0f} MB"
