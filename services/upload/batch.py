@@ -38,7 +38,7 @@ async def receive_files(request: web.Request, storage: Scratch, limits: Limits,
     fields. ``before_file`` runs once, before the first byte of the first file is written
     (or at the end of a body without one)."""
     if request.content_length is not None and request.content_length > (
-            limits.max_upload_bytes + MULTIPART_SLACK * (MAX_ALBUM_IMAGES + 1)):
+            limits.max_body_bytes + MULTIPART_SLACK * (MAX_ALBUM_IMAGES + 1)):
         raise too_large(limits)
     if request.content_type != "multipart/form-data":
         raise BadRequest("Send the images as multipart/form-data with fields named 'file'.")
@@ -74,7 +74,9 @@ async def receive_files(request: web.Request, storage: Scratch, limits: Limits,
             if not checked:
                 await before_file(dict(fields))
                 checked = True
-            received = await _stream_part(part, storage, limits)
+            # The declared size of the whole body against the first bytes' kind of file: the
+            # gateway lets bodies up to the video limit through, images are refused at once.
+            received = await _stream_part(part, storage, limits, request.content_length)
             if received.size == 0 and not part.filename:
                 received.path.unlink(missing_ok=True)  # a form's empty file input
                 others += 1
@@ -83,7 +85,7 @@ async def receive_files(request: web.Request, storage: Scratch, limits: Limits,
                 continue
             files.append(received)
             total += received.size
-            if total > limits.max_upload_bytes:  # the gateway's limit is on the whole body
+            if total > limits.max_body_bytes:  # the gateway's limit is on the whole body
                 raise too_large(limits)
         if not checked:
             await before_file(dict(fields))
