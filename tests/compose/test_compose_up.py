@@ -23,8 +23,11 @@ from tests.support import photo
 MB = 1_000_000
 # Uncompressed sizes the images must stay under (issue 18): each Python service image, each
 # nginx image, and the database (the official postgres:17 is about 440 MB).
-SIZE_LIMITS = {"upload": 200 * MB, "resize": 200 * MB, "gallery": 200 * MB,
-               "migrate": 200 * MB, "gateway": 150 * MB, "assets": 150 * MB, "db": 440 * MB}
+# The Python images carry FFmpeg since videos came in (PyAV's wheel: about 105 MB of the
+# 281 MB measured; the image was 166 MB before it) and libvips for HDR photos: issue 18's
+# 200 MB was set before either. One image's worth of disk for all four (shared layers).
+SIZE_LIMITS = {"upload": 300 * MB, "resize": 300 * MB, "gallery": 300 * MB,
+               "migrate": 300 * MB, "gateway": 150 * MB, "assets": 150 * MB, "db": 440 * MB}
 PYTHON_IMAGES = ("upload", "resize", "migrate")  # and gallery, one layer more
 
 
