@@ -239,7 +239,8 @@ async def test_served_hdr_files_carry_their_gain_map_and_no_metadata(http, stack
               else photo("h01_pug_iphone13pro_hdr.heic").read_bytes())
     async with http.post(f"{stack.url}/api/images",
                          data=file_form(upload, name, content_type)) as response:
-        assert response.status == 201, await response.text()
+        # 200: the same photo was uploaded to this session's stack by another test already.
+        assert response.status in (200, 201), await response.text()
         image = await response.json()
     original, served_type = await fetch(http, stack, image["original"]["url"])
     download, _ = await fetch(http, stack, image["download_url"])
