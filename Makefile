@@ -57,6 +57,7 @@ bench: $(TEST_STAMP)
 	$(VENV)/bin/python -m bench.background
 	$(VENV)/bin/python -m bench.storage
 	$(VENV)/bin/python -m bench.video
+	$(VENV)/bin/python -m bench.hdr
 
 # The fast tier, for the edit-test loop: lint, then the tests that build the apps with their
 # factories against a real PostgreSQL and a real S3 server, without starting whole stacks

@@ -126,7 +126,19 @@ def _read(pid: int) -> tuple[Process, bytes] | None:
         user = str(uid)
     command = raw_command.replace(b"\0", b" ").decode(errors="replace").strip()
     process = Process(pid, int(ppid), int(pgid), state, user, command[:300])
-    return process, raw_command + b"\0" + environ
+    return process, raw_command + b"\0" + environ + b"\0" + _open_files(base)
+
+
+def _open_files(base: Path) -> bytes:
+    """The paths a process holds open. An nginx worker whose master was killed alone names
+    nothing of the run (its title is overwritten, its environment cleared, its group's
+    leader gone) but still holds the run's error.log open."""
+    names = []
+    with contextlib.suppress(OSError):
+        for fd in (base / "fd").iterdir():
+            with contextlib.suppress(OSError):
+                names.append(os.readlink(fd).encode())
+    return b"\0".join(names)
 
 
 def processes_of(run: str) -> list[Process]:

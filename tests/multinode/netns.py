@@ -99,10 +99,12 @@ class Network:
         return host
 
     def close(self) -> None:
-        for host in self.hosts.values():
-            host.kill_everything()
+        # Again and again: a process killed before its parent may be replaced by it (an
+        # nginx master starts a new worker) in the moment before the parent is killed too.
         deadline = time.monotonic() + 20
         while any(h.pids() for h in self.hosts.values()) and time.monotonic() < deadline:
+            for host in self.hosts.values():
+                host.kill_everything()
             time.sleep(0.1)
         for host in self.hosts.values():
             ip("netns", "del", host.namespace, check=False)

@@ -11,9 +11,12 @@ the shared database and store are (DATABASE_URL, KITTEH_STORAGE=s3); see docs/sc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -152,7 +155,9 @@ def start_balancer(network: Network, nodes: list[Host]) -> tuple[str, Stoppable]
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop() -> None:
-        process.kill()
+        # The whole process group: killing the master alone would leave its worker behind.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
         shutil.rmtree(work, ignore_errors=True)
 
