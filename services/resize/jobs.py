@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import NoReturn
 
 import asyncpg
@@ -345,7 +345,18 @@ async def _record(pool: asyncpg.Pool, query: str, *args) -> str:
 @contextlib.asynccontextmanager
 async def _heartbeat(pool: asyncpg.Pool, image_id: int,
                      pairs: list[Pair]) -> AsyncIterator[None]:
-    """Keep our claims fresh while we work, so nobody takes them for a dead process's."""
+    """Keep our claims fresh while we work, so nobody takes them for a dead process's.
+    ``pairs`` shrinks as variants are recorded: each beat refreshes what is left."""
+    async with keep_claimed(pool, f"heartbeat-{image_id}", HEARTBEAT,
+                            lambda: (image_id, *_arrays(pairs))):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def keep_claimed(pool: asyncpg.Pool, task_name: str, query: str,
+                       arguments: Callable[[], tuple]) -> AsyncIterator[None]:
+    """Run ``query`` with ``arguments()`` every HEARTBEAT_SECONDS while the block runs: the
+    heartbeat of any claimed work (variants here, renditions in renditions.py)."""
 
     async def beat() -> None:
         while True:
@@ -353,9 +364,9 @@ async def _heartbeat(pool: asyncpg.Pool, image_id: int,
             # A missed beat is harmless (the next one comes long before the claim is
             # stale); an error here would otherwise end the work that holds the claim.
             with contextlib.suppress(*DATABASE_UNAVAILABLE, *RETRY_TRANSACTION):
-                await pool.execute(HEARTBEAT, image_id, *_arrays(pairs))
+                await pool.execute(query, *arguments())
 
-    task = asyncio.create_task(beat(), name=f"heartbeat-{image_id}")
+    task = asyncio.create_task(beat(), name=task_name)
     try:
         yield
     finally:

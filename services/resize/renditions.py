@@ -14,17 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 from aiohttp import web
 
 from services.resize.jobs import (
-    HEARTBEAT_SECONDS,
     MAX_ATTEMPTS,
     RETRY_FAILED_AFTER_SECONDS,
     STALE_AFTER_SECONDS,
+    keep_claimed,
 )
 from services.resize.keys import STOPPING
 from shared.db import DATABASE_UNAVAILABLE, DB_POOL, RETRY_TRANSACTION
@@ -81,7 +80,8 @@ async def make_next(pool: asyncpg.Pool, store: ImageStore, scratch: Scratch) -> 
     image = ImageRecord.from_row(row)
     finished = False
     try:
-        async with _heartbeat(pool, image_id, name):
+        async with keep_claimed(pool, f"rendition-heartbeat-{image_id}-{name}", HEARTBEAT,
+                                lambda: (image_id, name)):
             made = await _render(store, scratch, image, name)
         if made is None:
             await pool.execute(MARK_FAILED, image_id, name, "the original is missing")
@@ -128,23 +128,6 @@ async def _remove_if_deleted(pool: asyncpg.Pool, store: ImageStore, image: Image
         return
     await store.delete([image.rendition_path(name)])
     log.info("%s was deleted while its %s was made; removed it", image.name, name)
-
-
-@contextlib.asynccontextmanager
-async def _heartbeat(pool: asyncpg.Pool, image_id: int, name: str) -> AsyncIterator[None]:
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            with contextlib.suppress(*DATABASE_UNAVAILABLE, *RETRY_TRANSACTION):
-                await pool.execute(HEARTBEAT, image_id, name)
-
-    task = asyncio.create_task(beat(), name=f"rendition-heartbeat-{image_id}-{name}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def make_renditions(app: web.Application) -> None:
